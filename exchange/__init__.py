@@ -1,0 +1,1 @@
+"""The exchange domain (built by a later issue)."""

@@ -1,0 +1,1 @@
+"""Alliance platform kernel: settings, database, ledger, auth, crypto, worker, webhooks, the app."""

@@ -1,0 +1,61 @@
+"""The transaction boundary: one transaction per unit of work, committed here, retried on transient failures.
+
+Services never commit. Whoever owns the unit of work (a request, an actor, a CLI command) calls
+`run_in_transaction`, which commits before returning and re-runs the whole unit when PostgreSQL reports a
+serialization failure or a deadlock, so callers never see either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+T = TypeVar("T")
+
+# serialization_failure, deadlock_detected
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+MAX_ATTEMPTS = 8
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig.__cause__ or exc.orig  # the asyncpg error behind SQLAlchemy's adapter
+    return getattr(exc, "sqlstate", None)
+
+
+def is_transient(exc: BaseException) -> bool:
+    return _sqlstate(exc) in TRANSIENT_SQLSTATES
+
+
+async def backoff(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
+
+
+async def run_in_transaction(
+    sessions: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[T]]
+) -> T:
+    for attempt in range(MAX_ATTEMPTS):
+        async with sessions() as session:
+            try:
+                result = await work(session)
+                await session.commit()
+                return result
+            except (DBAPIError, asyncpg.PostgresError) as exc:
+                await session.rollback()
+                if not is_transient(exc) or attempt == MAX_ATTEMPTS - 1:
+                    raise
+        await backoff(attempt)
+    raise AssertionError("unreachable")
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under a session, inside the session's transaction (for the hot paths)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection

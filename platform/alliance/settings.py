@@ -1,0 +1,59 @@
+"""Settings of the platform, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PREFIX = "ALLIANCE_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(PREFIX + name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # "production" switches logs to JSON and hides nothing else: errors never carry stack traces anywhere.
+    env: str = "development"
+    # Unset: the platform starts an embedded PostgreSQL / Redis under data_dir.
+    database_url: str | None = None
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(".alliance/data"))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    # Connections per process; the API is asyncio, so a small pool serves many requests.
+    db_pool_size: int = 20
+    # The alliance's business time zone (settlement windows, business dates).
+    time_zone: str = "Asia/Shanghai"
+    settlement_currency: str = "CNY"
+    outbox_batch_size: int = 100
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            env=_env("ENV", "development"),
+            database_url=_env("DATABASE_URL"),
+            redis_url=_env("REDIS_URL"),
+            data_dir=Path(_env("DATA_DIR", ".alliance/data")).expanduser(),
+            host=_env("HOST", "127.0.0.1"),
+            port=int(_env("PORT", "8000")),
+            log_level=_env("LOG_LEVEL", "INFO").upper(),
+            db_pool_size=int(_env("DB_POOL_SIZE", "20")),
+            time_zone=_env("TIME_ZONE", "Asia/Shanghai"),
+            settlement_currency=_env("SETTLEMENT_CURRENCY", "CNY"),
+            outbox_batch_size=int(_env("OUTBOX_BATCH_SIZE", "100")),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,1 @@
+"""The settlement domain (built by a later issue)."""

@@ -1,0 +1,1 @@
+"""The tenants domain (built by a later issue)."""
