@@ -127,6 +127,15 @@ def _is_gone(process: psutil.Process) -> bool:
         return True
 
 
+def _wait_gone(processes: list[psutil.Process], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not all(_is_gone(p) for p in processes):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _kill_tree(pid: int, first_signal: signal.Signals, timeout: float = 10.0) -> None:
     """Send `first_signal` to a server, then SIGKILL it and its children if they linger."""
     try:
@@ -135,18 +144,14 @@ def _kill_tree(pid: int, first_signal: signal.Signals, timeout: float = 10.0) ->
         server.send_signal(first_signal)
     except psutil.NoSuchProcess:
         return
-    deadline = time.monotonic() + timeout
-    while not all(_is_gone(p) for p in processes) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    if _wait_gone(processes, timeout):
+        return
     for process in processes:
-        if not _is_gone(process):
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-    deadline = time.monotonic() + timeout
-    while not all(_is_gone(p) for p in processes) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    _wait_gone(processes, timeout)
 
 
 # --- ports ------------------------------------------------------------------------------------------------

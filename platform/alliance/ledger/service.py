@@ -46,6 +46,8 @@ def _json(value: Any) -> str | None:
     return None if value is None else _encoder.encode(value).decode()
 
 
+# Outcomes are read as ::text so every connection (plain asyncpg, or SQLAlchemy's with its own jsonb codec)
+# hands msgspec the same bytes.
 def _unwrap(raw: str) -> Outcome:
     outcome = _outcome_decoder.decode(raw)
     if not outcome.ok:
@@ -135,7 +137,7 @@ async def post_entry(
     below what they hold."""
     lots = [None if leg.expires_at is None else [[leg.expires_at, leg.amount]] for leg in legs]
     raw = await conn.fetchval(
-        "SELECT ledger_post_entry($1, $2, $3, $4, $5, $6, $7::jsonb[], $8)",
+        "SELECT ledger_post_entry($1, $2, $3, $4, $5, $6, $7::jsonb[], $8)::text",
         tenant_id, idempotency_key,
         request_hash("post_entry", kind=kind, legs=legs, metadata=metadata),
         kind,
@@ -165,7 +167,7 @@ async def hold(
     """Reserves points: they stay in the balance but are no longer available, until posted, voided or
     expired."""
     raw = await conn.fetchval(
-        "SELECT ledger_hold($1, $2, $3, $4, $5, $6, $7)",
+        "SELECT ledger_hold($1, $2, $3, $4, $5, $6, $7)::text",
         tenant_id, idempotency_key,
         request_hash("hold", account_id=account_id, amount=amount, expires_at=expires_at, metadata=metadata),
         account_id, amount, expires_at, _json(metadata),
@@ -180,7 +182,7 @@ async def post_hold(
 ) -> tuple[Entry, Hold]:
     """Captures a pending hold (all of it, or `amount` of it) into `to_account`; the rest is released."""
     raw = await conn.fetchval(
-        "SELECT ledger_post_hold($1, $2, $3, $4, $5, $6, $7, $8)",
+        "SELECT ledger_post_hold($1, $2, $3, $4, $5, $6, $7, $8)::text",
         tenant_id, idempotency_key,
         request_hash("post_hold", hold_id=hold_id, to_account=to_account, amount=amount, kind=kind,
                      metadata=metadata),
@@ -194,7 +196,7 @@ async def void_hold(
     conn: asyncpg.Connection, tenant_id: int, hold_id: int, *, idempotency_key: str | None = None
 ) -> Hold:
     raw = await conn.fetchval(
-        "SELECT ledger_void_hold($1, $2, $3, $4)",
+        "SELECT ledger_void_hold($1, $2, $3, $4)::text",
         tenant_id, idempotency_key, request_hash("void_hold", hold_id=hold_id), hold_id,
     )
     return _unwrap(raw).hold
@@ -206,7 +208,7 @@ async def reverse_entry(
 ) -> Entry:
     """Undoes an entry with a new linked one, at most once; refused if it would overdraw a member."""
     raw = await conn.fetchval(
-        "SELECT ledger_reverse_entry($1, $2, $3, $4, $5)",
+        "SELECT ledger_reverse_entry($1, $2, $3, $4, $5)::text",
         tenant_id, idempotency_key, request_hash("reverse_entry", entry_id=entry_id, metadata=metadata),
         entry_id, _json(metadata),
     )

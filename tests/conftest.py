@@ -1,0 +1,132 @@
+"""Test fixtures on a real PostgreSQL and a real Redis.
+
+The services are those named by ALLIANCE_DATABASE_URL / ALLIANCE_REDIS_URL, else embedded ones started
+once by the controlling pytest process under .alliance/test (workers inherit the URLs). Each xdist
+worker gets its own database, migrated to head, and its own Redis database number.
+
+Two ways to touch the database:
+- `conn`: one asyncpg connection inside a transaction that is rolled back after the test. Before rolling
+  back it runs SET CONSTRAINTS ALL IMMEDIATE, so every deferred ledger check (balanced entries) fires on
+  what the test wrote.
+- `pool` / `db`: real commits, for concurrency tests. Such tests use a fresh `tenant_id`, so their
+  committed rows never meet another test's.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.engine import make_url
+
+from alliance.db import Database, asyncpg_dsn
+from alliance.db.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+_embedded = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _embedded
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller has set the URLs in the environment it inherited
+    if os.environ.get("ALLIANCE_DATABASE_URL") and os.environ.get("ALLIANCE_REDIS_URL"):
+        return
+    from alliance.embedded import EmbeddedServices
+
+    _embedded = EmbeddedServices(
+        ROOT / ".alliance" / "test",
+        postgres=not os.environ.get("ALLIANCE_DATABASE_URL"),
+        redis=not os.environ.get("ALLIANCE_REDIS_URL"),
+    ).start()
+    os.environ.setdefault("ALLIANCE_DATABASE_URL", _embedded.database_url)
+    os.environ.setdefault("ALLIANCE_REDIS_URL", _embedded.redis_url)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _embedded is not None:
+        _embedded.stop()
+
+
+def _worker_number(worker_id: str) -> int:
+    return 0 if worker_id == "master" else int(worker_id.removeprefix("gw")) + 1
+
+
+@pytest.fixture(scope="session")
+def database_url(worker_id: str) -> str:
+    """A fresh database for this worker, migrated to head."""
+    server = make_url(os.environ["ALLIANCE_DATABASE_URL"])
+    name = f"alliance_test_{_worker_number(worker_id)}"
+    import asyncio
+
+    async def recreate() -> None:
+        admin = await asyncpg.connect(asyncpg_dsn(server.set(database="postgres").render_as_string(False)))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+
+    asyncio.run(recreate())
+    url = server.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(worker_id: str) -> str:
+    base = make_url(os.environ["ALLIANCE_REDIS_URL"])
+    return base.set(database=str(_worker_number(worker_id) % 16)).render_as_string(hide_password=False)
+
+
+SERVER_SETTINGS = {"TimeZone": "UTC", "application_name": "alliance-tests"}
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(database_url), min_size=2, max_size=60, server_settings=SERVER_SETTINGS
+    )
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database.connect(database_url, pool_size=10, application_name="alliance-tests")
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def conn(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    async with pool.acquire() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        try:
+            yield connection
+            await connection.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+# Each worker's database is fresh, so a counter keeps committing tests' rows apart.
+_tenant_ids = itertools.count(1)
+
+
+@pytest.fixture
+def tenant_id() -> int:
+    return next(_tenant_ids)
