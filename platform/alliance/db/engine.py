@@ -24,7 +24,7 @@ class Database:
     sessions: async_sessionmaker[AsyncSession]
 
     @classmethod
-    def connect(cls, url: str, *, pool_size: int = 20, application_name: str = "alliance") -> "Database":
+    def connect(cls, url: str, *, pool_size: int = 20, application_name: str = "alliance") -> Database:
         engine = create_async_engine(
             sqlalchemy_url(url),
             pool_size=pool_size,

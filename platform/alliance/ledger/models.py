@@ -2,7 +2,7 @@
 
 Writes go through the SQL functions of that migration (one round trip each), never through these."""
 
-from sqlalchemy import BigInteger, Boolean, CHAR, Column, DateTime, LargeBinary, Numeric, SmallInteger, Table, Text
+from sqlalchemy import CHAR, BigInteger, Boolean, Column, DateTime, LargeBinary, Numeric, SmallInteger, Table, Text
 from sqlalchemy.dialects.postgresql import JSONB
 
 from alliance.db import metadata

@@ -1,7 +1,7 @@
 """Many requests at once against the real database, each through the real transaction boundary."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from alliance.db import driver_connection, run_in_transaction
 from alliance.ledger import AccountKind, LedgerRejected, Rejection
@@ -72,7 +72,7 @@ async def test_50_requests_with_one_key_make_one_effect_and_one_answer(db, tenan
 async def test_concurrent_holds_never_exceed_the_balance(db, tenant_id, make_books):
     _, accounts = await setup(db, tenant_id, make_books, {"member": 500})
     member = accounts["member"]
-    deadline = datetime.now(timezone.utc) + timedelta(hours=1)
+    deadline = datetime.now(UTC) + timedelta(hours=1)
 
     async def hold(conn):
         return await ledger.hold(conn, tenant_id, member, 13, expires_at=deadline)

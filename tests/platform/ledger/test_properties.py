@@ -11,7 +11,7 @@ and each debit succeeds exactly when the member can afford it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -39,7 +39,7 @@ operation = st.one_of(
 
 
 def later(hours: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(hours=hours)
+    return datetime.now(UTC) + timedelta(hours=hours)
 
 
 async def check_invariants(conn, tenant_id: int) -> None:

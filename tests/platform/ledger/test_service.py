@@ -1,7 +1,7 @@
 """The ledger's operations, one behaviour at a time."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from alliance.ledger import service as ledger
 
 
 def soon(hours: float = 1) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(hours=hours)
+    return datetime.now(UTC) + timedelta(hours=hours)
 
 
 async def test_credit_posts_a_balanced_entry_with_running_balances(books):

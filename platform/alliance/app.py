@@ -1,0 +1,68 @@
+"""The composition root: assembles the API from the kernel and every domain's routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from redis.asyncio import Redis
+
+from alliance.db import Database
+from alliance.db.migrate import pending_migrations
+from alliance.errors import EXCEPTION_HANDLERS
+from alliance.health import HealthController
+from alliance.logs import configure_logging
+from alliance.middleware import request_id_middleware
+from alliance.resources import resolve_backing_services
+from alliance.settings import Settings, get_settings
+from alliance.state import AppState
+
+
+class PendingMigrationsError(RuntimeError):
+    pass
+
+
+def create_app(
+    settings: Settings | None = None, *, database_url: str | None = None, redis_url: str | None = None
+) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(json=settings.production, level=settings.log_level)
+    if database_url is None or redis_url is None:
+        services = resolve_backing_services(settings)
+        database_url, redis_url = database_url or services.database_url, redis_url or services.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pending = await pending_migrations(database_url)
+        if pending:
+            raise PendingMigrationsError(
+                f"the database is behind by {len(pending)} migration(s) ({', '.join(pending)}): "
+                "run `alliance db upgrade` first"
+            )
+        app.state.db = Database.connect(database_url, pool_size=settings.db_pool_size, application_name="alliance-api")
+        app.state.redis = Redis.from_url(redis_url)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+            await app.state.redis.aclose()
+
+    return Litestar(
+        route_handlers=[HealthController],
+        lifespan=[lifespan],
+        state=AppState(),
+        middleware=[request_id_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Alliance",
+            version="0.1.0",
+            description="A multi-tenant brand-alliance points exchange.",
+            path="/docs",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        logging_config=None,  # configure_logging above owns logging
+        debug=False,
+    )

@@ -1,0 +1,89 @@
+"""The `alliance` command: run the platform's processes and operate it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import click
+
+from alliance.settings import get_settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Alliance: a multi-tenant brand-alliance points exchange."""
+
+
+@main.command()
+def up() -> None:
+    """Quick start: services (embedded unless configured), migrations, API, worker and scheduler."""
+    from alliance.supervisor import run_platform
+
+    sys.exit(run_platform(get_settings()))
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (ALLIANCE_HOST).")
+@click.option("--port", type=int, default=None, help="Port to bind (ALLIANCE_PORT).")
+@click.option("--workers", type=int, default=1, show_default=True, help="API processes.")
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the API (refuses to start while migrations are pending)."""
+    import uvicorn
+
+    settings = get_settings()
+    _export_backing_services()
+    uvicorn.run(
+        "alliance.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+        workers=workers, log_config=None, access_log=False, server_header=False,
+    )
+
+
+@main.command()
+@click.option("--processes", type=int, default=2, show_default=True)
+@click.option("--threads", type=int, default=8, show_default=True)
+def worker(processes: int, threads: int) -> None:
+    """Run dramatiq workers for every task of the platform."""
+    _export_backing_services()
+    # A child, not exec: this process may own the embedded servers, and exec would drop their lock.
+    command = [sys.executable, "-m", "dramatiq", "alliance.worker.entrypoint",
+               "--processes", str(processes), "--threads", str(threads)]
+    sys.exit(subprocess.call(command))
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduler of periodic jobs (several may run: one leads at a time)."""
+    import asyncio
+
+    from alliance.worker.scheduler import run_scheduler
+
+    _export_backing_services()
+    asyncio.run(run_scheduler(get_settings()))
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (starts the embedded PostgreSQL when none is configured)."""
+    from alliance.db.migrate import upgrade
+    from alliance.resources import resolve_backing_services
+
+    upgrade(resolve_backing_services().database_url)
+    click.echo("database is up to date")
+
+
+def _export_backing_services() -> None:
+    """Resolve the services (embedded unless configured) once, here, so every child process inherits
+    the same URLs instead of each starting its own."""
+    from alliance.resources import resolve_backing_services
+
+    services = resolve_backing_services()
+    os.environ["ALLIANCE_DATABASE_URL"] = services.database_url
+    os.environ["ALLIANCE_REDIS_URL"] = services.redis_url
+    get_settings.cache_clear()

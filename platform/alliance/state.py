@@ -1,0 +1,13 @@
+"""What the API process holds for its lifetime: the database and a Redis client."""
+
+from __future__ import annotations
+
+from litestar.datastructures import State
+from redis.asyncio import Redis
+
+from alliance.db import Database
+
+
+class AppState(State):
+    db: Database
+    redis: Redis
