@@ -14,9 +14,10 @@ Two ways to touch the database:
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -35,6 +36,8 @@ def pytest_configure(config: pytest.Config) -> None:
     global _embedded
     if hasattr(config, "workerinput"):
         return  # an xdist worker: the controller has set the URLs in the environment it inherited
+    # Names this run's databases, so two runs on one server never drop each other's.
+    os.environ.setdefault("ALLIANCE_TEST_RUN", os.urandom(4).hex())
     if os.environ.get("ALLIANCE_DATABASE_URL") and os.environ.get("ALLIANCE_REDIS_URL"):
         return
     from alliance.embedded import EmbeddedServices
@@ -57,31 +60,42 @@ def _worker_number(worker_id: str) -> int:
     return 0 if worker_id == "master" else int(worker_id.removeprefix("gw")) + 1
 
 
-@pytest.fixture(scope="session")
-def database_url(worker_id: str) -> str:
-    """A fresh database for this worker, migrated to head."""
-    server = make_url(os.environ["ALLIANCE_DATABASE_URL"])
-    name = f"alliance_test_{_worker_number(worker_id)}"
-    import asyncio
+def _admin(statement: str) -> None:
+    server = make_url(os.environ["ALLIANCE_DATABASE_URL"]).set(database="postgres")
 
-    async def recreate() -> None:
-        admin = await asyncpg.connect(asyncpg_dsn(server.set(database="postgres").render_as_string(False)))
+    async def run() -> None:
+        connection = await asyncpg.connect(asyncpg_dsn(server.render_as_string(hide_password=False)))
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.execute(f'CREATE DATABASE "{name}"')
+            await connection.execute(statement)
         finally:
-            await admin.close()
+            await connection.close()
 
-    asyncio.run(recreate())
-    url = server.set(database=name).render_as_string(hide_password=False)
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def database_url(worker_id: str) -> Iterator[str]:
+    """A database of this run and worker, migrated to head, dropped at the end."""
+    name = f"alliance_test_{os.environ['ALLIANCE_TEST_RUN']}_{_worker_number(worker_id)}"
+    _admin(f'CREATE DATABASE "{name}"')
+    url = make_url(os.environ["ALLIANCE_DATABASE_URL"]).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
-    return url
+    yield url
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
 def redis_url(worker_id: str) -> str:
     base = make_url(os.environ["ALLIANCE_REDIS_URL"])
     return base.set(database=str(_worker_number(worker_id) % 16)).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker(redis_url: str):
+    """Jobs enqueued by any code under test go to this worker's Redis database."""
+    from alliance.worker.broker import configure_broker
+
+    return configure_broker(redis_url)
 
 
 SERVER_SETTINGS = {"TimeZone": "UTC", "application_name": "alliance-tests"}

@@ -585,30 +585,29 @@ BEGIN
 END $$;
 
 -- The expiry job: moves what is left of lots past their deadline into the tenant's expiry account, one entry
--- per member account, never touching held points. Accounts busy in another transaction are left for the
--- next run. Returns the number of accounts expired (call again until 0).
+-- per member account, never touching held points. Only accounts with something to expire are taken, and
+-- accounts busy in another transaction are skipped (the next run gets them), so every account a batch
+-- takes makes progress. Returns the number of accounts expired: call again until 0.
 CREATE FUNCTION ledger_expire_lots(p_now timestamptz, p_limit int) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE
-    due      record;
     acc      ledger_accounts;
     expiring bigint;
     expiry   bigint;
     outcome  jsonb;
     done     int := 0;
 BEGIN
-    FOR due IN
-        SELECT tenant_id, account_id, sum(remaining) AS remaining
-          FROM ledger_lots WHERE remaining > 0 AND expires_at <= p_now
-         GROUP BY tenant_id, account_id LIMIT p_limit
+    FOR acc IN
+        -- Driven by the due lots (ix_ledger_lots_due), so a run costs what is due, not what exists.
+        SELECT * FROM ledger_accounts a
+         WHERE (a.tenant_id, a.id) IN (SELECT tenant_id, account_id FROM ledger_lots
+                                        WHERE remaining > 0 AND expires_at <= p_now)
+           AND a.balance > a.held
+         ORDER BY a.tenant_id, a.id LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
     LOOP
-        SELECT * INTO acc FROM ledger_accounts
-         WHERE tenant_id = due.tenant_id AND id = due.account_id FOR UPDATE SKIP LOCKED;
-        CONTINUE WHEN NOT FOUND;
-        -- Re-read under the lock: the lots may have been spent meanwhile.
-        SELECT least(coalesce(sum(remaining), 0), acc.balance - acc.held) INTO expiring
-          FROM ledger_lots WHERE tenant_id = due.tenant_id AND account_id = acc.id AND remaining > 0 AND expires_at <= p_now;
-        CONTINUE WHEN expiring <= 0;
+        SELECT least(sum(remaining), acc.balance - acc.held) INTO expiring
+          FROM ledger_lots WHERE tenant_id = acc.tenant_id AND account_id = acc.id AND remaining > 0 AND expires_at <= p_now;
         SELECT id INTO expiry FROM ledger_accounts
          WHERE tenant_id = acc.tenant_id AND currency_id = acc.currency_id AND kind = 'expiry'
            AND shard = acc.id % (SELECT system_shards FROM ledger_currencies

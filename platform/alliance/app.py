@@ -19,6 +19,7 @@ from alliance.middleware import request_id_middleware
 from alliance.resources import resolve_backing_services
 from alliance.settings import Settings, get_settings
 from alliance.state import AppState
+from alliance.worker.broker import configure_broker
 
 
 class PendingMigrationsError(RuntimeError):
@@ -44,6 +45,7 @@ def create_app(
             )
         app.state.db = Database.connect(database_url, pool_size=settings.db_pool_size, application_name="alliance-api")
         app.state.redis = Redis.from_url(redis_url)
+        configure_broker(redis_url)
         try:
             yield
         finally:

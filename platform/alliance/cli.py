@@ -47,7 +47,7 @@ def worker(processes: int, threads: int) -> None:
     """Run dramatiq workers for every task of the platform."""
     _export_backing_services()
     # A child, not exec: this process may own the embedded servers, and exec would drop their lock.
-    command = [sys.executable, "-m", "dramatiq", "alliance.worker.entrypoint",
+    command = [sys.executable, "-m", "dramatiq", "alliance.worker.registry:configure_worker",
                "--processes", str(processes), "--threads", str(threads)]
     sys.exit(subprocess.call(command))
 
@@ -56,11 +56,23 @@ def worker(processes: int, threads: int) -> None:
 def scheduler() -> None:
     """Run the scheduler of periodic jobs (several may run: one leads at a time)."""
     import asyncio
+    import signal
 
-    from alliance.worker.scheduler import run_scheduler
+    from alliance.worker.registry import TASK_MODULES
+    from alliance.worker.scheduler import DEFAULT_SCHEDULES, Scheduler
+    from alliance.worker.tasks import declare_tasks
 
     _export_backing_services()
-    asyncio.run(run_scheduler(get_settings()))
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        scheduler = Scheduler(get_settings().redis_url, DEFAULT_SCHEDULES)
+        declare_tasks(TASK_MODULES)
+        await scheduler.run(stop)
+
+    asyncio.run(run())
 
 
 @main.group()

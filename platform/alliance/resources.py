@@ -16,10 +16,21 @@ class BackingServices:
     embedded: bool
 
 
+_resolved: dict[tuple, BackingServices] = {}
+
+
 def resolve_backing_services(settings: Settings | None = None) -> BackingServices:
     settings = settings or get_settings()
     if settings.database_url and settings.redis_url:
         return BackingServices(settings.database_url, settings.redis_url, embedded=False)
+    # Once per process and data folder: later callers (broker, worker database, Alembic) share the servers.
+    key = (settings.database_url, settings.redis_url, settings.data_dir.resolve())
+    if key not in _resolved:
+        _resolved[key] = _start_embedded(settings)
+    return _resolved[key]
+
+
+def _start_embedded(settings: Settings) -> BackingServices:
     from alliance.embedded import EmbeddedServices
 
     services = EmbeddedServices(

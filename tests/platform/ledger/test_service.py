@@ -260,3 +260,17 @@ async def test_point_value_is_dated(books):
     assert (await ledger.point_value(books.conn, books.tenant_id, books.currency.id, soon(-24))).value == Decimal("0.1")
     assert (await ledger.point_value(books.conn, books.tenant_id, books.currency.id, soon())).value == Decimal("0.125")
     assert await ledger.point_value(books.conn, books.tenant_id, books.currency.id, soon(-100)) is None
+
+
+async def test_expiry_is_not_stalled_by_accounts_whose_due_points_are_all_held(books):
+    deadline, after = soon(1), soon(2)
+    for _ in range(3):
+        held_member = await books.member()
+        await books.credit(held_member, 10, expires_at=deadline)
+        await ledger.hold(books.conn, books.tenant_id, held_member, 10, expires_at=soon(10))
+    free_member = await books.member()
+    await books.credit(free_member, 10, expires_at=deadline)
+    # Batches of 2 while 3 accounts have nothing to expire: calling until 0 must still reach the 4th.
+    while await ledger.expire_lots(books.conn, after, batch=2):
+        pass
+    assert (await books.balance(free_member)).balance == 0
