@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import click
@@ -45,11 +44,19 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 @click.option("--threads", type=int, default=8, show_default=True)
 def worker(processes: int, threads: int) -> None:
     """Run dramatiq workers for every task of the platform."""
+    import signal
+
+    from alliance.processes import spawn_child
+
     _export_backing_services()
     # A child, not exec: this process may own the embedded servers, and exec would drop their lock.
+    # Dramatiq shuts down gracefully on SIGTERM (finishing its jobs); forward ours to it.
     command = [sys.executable, "-m", "dramatiq", "alliance.worker.registry:configure_worker",
                "--processes", str(processes), "--threads", str(threads)]
-    sys.exit(subprocess.call(command))
+    dramatiq = spawn_child(command, death_signal=signal.SIGTERM)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: dramatiq.send_signal(signal.SIGTERM))
+    sys.exit(dramatiq.wait())
 
 
 @main.command()

@@ -32,8 +32,8 @@ def _start_children(settings: Settings, env: dict[str, str]) -> list[Child]:
     command = [sys.executable, "-m", "alliance"]
     roles = {
         "api": [*command, "serve", "--host", settings.host, "--port", str(settings.port)],
-        "worker": [*command, "worker", "--processes", "1"],
         "scheduler": [*command, "scheduler"],
+        "worker": [*command, "worker", "--processes", "1"],
     }
     return [Child(name, spawn_child(argv, death_signal=signal.SIGTERM, env=env)) for name, argv in roles.items()]
 
