@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -57,9 +58,10 @@ EMBEDDED_ROOT = Path(".alliance/bench")
 OUT_DIR = Path(__file__).resolve().parent / "out"
 TENANT_ID = 1
 INITIAL_BALANCE = 10**12  # no transfer ever runs out of points: every call is a successful entry
-SETUP_CONNECTIONS = 8  # = the currency's issuance shards (the default), see fund_members
+SETUP_CONNECTIONS = 8  # setup's parallel transactions; the currency gets one issuance shard per connection
 TARGET_RATIO = 0.7
 NOISY_OTHER_CORES = 0.2  # other programs using more than this during a run make it noisy
+NOISY_SPEED_DRIFT = 1.25  # so does the cores' speed varying more than this between runs
 
 console = Console()
 T = TypeVar("T")
@@ -75,6 +77,7 @@ class Load:
     client_cores: float  # the load generator: this Python process, or the pgbench process
     server_cores: float | None  # the PostgreSQL processes (None: the server is not on this machine)
     machine_cores: float  # everything on the machine, other programs included
+    cpu_probe_ms: float  # cpu_probe_ms() just before the run: the machine's speed at the time
 
     @property
     def other_cores(self) -> float:
@@ -134,9 +137,12 @@ class CpuMeter:
     def _local_postmaster(backend_pid: int) -> psutil.Process | None:
         try:
             postmaster = psutil.Process(backend_pid).parent()
+            if postmaster is None or "postgres" not in postmaster.name():
+                return None
+            postmaster.cpu_times()  # readable by us? (not when another user runs it and we are not root)
         except psutil.Error:
-            return None  # a remote server: a pid of ours means nothing there
-        return postmaster if postmaster is not None and "postgres" in postmaster.name() else None
+            return None  # a remote server (a pid of ours means nothing there), or not ours to read
+        return postmaster
 
     def _server_seconds(self) -> float | None:
         if self.postmaster is None:
@@ -175,12 +181,25 @@ class CpuMeter:
         )
 
 
-def load_between(before: CpuSnapshot, after: CpuSnapshot, *, client_is_child: bool) -> Load:
+def cpu_probe_ms() -> float:
+    """How long a fixed piece of pure-Python work takes right now. On a shared virtual machine the cores'
+    speed drifts with the host's load (no steal time shows it): a drift between runs is visible here."""
+    started = time.process_time()
+    total = 0
+    for i in range(300_000):
+        total += i * i
+    return (time.process_time() - started) * 1000
+
+
+def load_between(before: CpuSnapshot, after: CpuSnapshot, *, client_is_child: bool, probe_ms: float) -> Load:
     wall = after.wall - before.wall
     client = (after.children - before.children) if client_is_child else (after.own - before.own)
     server = None if before.server is None or after.server is None else (after.server - before.server) / wall
     return Load(
-        client_cores=client / wall, server_cores=server, machine_cores=(after.machine_busy - before.machine_busy) / wall
+        client_cores=client / wall,
+        server_cores=server,
+        machine_cores=(after.machine_busy - before.machine_busy) / wall,
+        cpu_probe_ms=probe_ms,
     )
 
 
@@ -291,12 +310,14 @@ async def transfer_loop(
 
 
 async def run_ledger(dsn: str, accounts: list[int], concurrency: int, seconds: float, meter: CpuMeter) -> LedgerRun:
+    run_id = uuid.uuid4().hex[:12]  # idempotency keys never repeat, even across runs on one database
     await meter.settle()
+    probe_ms = cpu_probe_ms()
     async with asyncpg.create_pool(dsn, min_size=concurrency, max_size=concurrency) as pool:
         before = meter.snapshot()
         deadline = before.wall + seconds
         results = await asyncio.gather(
-            *(transfer_loop(pool, accounts, deadline, f"c{concurrency}-w{w}") for w in range(concurrency))
+            *(transfer_loop(pool, accounts, deadline, f"{run_id}-w{w}") for w in range(concurrency))
         )
         after = meter.snapshot()
     latencies = sorted(itertools.chain.from_iterable(lat for lat, _ in results))
@@ -310,7 +331,7 @@ async def run_ledger(dsn: str, accounts: list[int], concurrency: int, seconds: f
         tps=len(latencies) / elapsed,
         p50_ms=cuts[49] * 1000,
         p99_ms=cuts[98] * 1000,
-        load=load_between(before, after, client_is_child=False),
+        load=load_between(before, after, client_is_child=False, probe_ms=probe_ms),
     )
 
 
@@ -452,6 +473,7 @@ async def run_pgbench(
         "-c", str(concurrency), "-j", str(min(concurrency, 2)), "-T", str(seconds),
     ]  # fmt: skip
     await meter.settle()
+    probe_ms = cpu_probe_ms()
     before = meter.snapshot()
     process = await asyncio.create_subprocess_exec(
         *argv, env={**os.environ, **libpq_env(url)},
@@ -472,7 +494,7 @@ async def run_pgbench(
         failed=failed,
         tps=tps,
         latency_avg_ms=latency_ms,
-        load=load_between(before, after, client_is_child=True),
+        load=load_between(before, after, client_is_child=True, probe_ms=probe_ms),
     )
 
 
@@ -521,8 +543,9 @@ async def benchmark(server_url: str, args: argparse.Namespace) -> dict:
         await admin.execute("VACUUM ANALYZE")
         facts = await server_facts(admin)
         meter = CpuMeter(admin.get_server_pid())
-    # Opened in one go on a fresh database, the member accounts have consecutive ids.
-    assert accounts == list(range(accounts[0], accounts[-1] + 1)), "member account ids are not consecutive"
+    # Opened in one go on a fresh database, the member accounts have consecutive ids: pgbench picks from a range.
+    if accounts != list(range(accounts[0], accounts[-1] + 1)):
+        raise RuntimeError("the member accounts' ids are not consecutive")
     baseline = PgbenchWorkload("transfer-transaction", TRANSFER_TRANSACTION_SCRIPT, 1, args.accounts)
     control = PgbenchWorkload("ledger-function", LEDGER_FUNCTION_SCRIPT, accounts[0], accounts[-1])
 
@@ -534,13 +557,13 @@ async def benchmark(server_url: str, args: argparse.Namespace) -> dict:
         for concurrency in args.concurrency:
             await checkpoint(admin)
             runs["ledger"].append(await with_progress(
-                progress, f"ledger (Python)         x{concurrency}", args.seconds,
+                progress, f"{'ledger (Python)':<22} x{concurrency}", args.seconds,
                 run_ledger(dsn, accounts, concurrency, args.seconds, meter),
             ))  # fmt: skip
-            for workload, label in ((control, "ledger fn via pgbench"), (baseline, "pgbench transaction ")):
+            for workload, label in ((control, "ledger fn via pgbench"), (baseline, "pgbench transaction")):
                 await checkpoint(admin)
                 runs[workload.name].append(await with_progress(
-                    progress, f"{label}   x{concurrency}", args.seconds,
+                    progress, f"{label:<22} x{concurrency}", args.seconds,
                     run_pgbench(url, workload, scripts[workload.name], concurrency, args.seconds, meter),
                 ))  # fmt: skip
     await admin.close()
@@ -625,12 +648,27 @@ def best_line(best: dict) -> str:
     )
 
 
-def noise_warning(results: dict) -> str | None:
-    runs = results["ledger"] + results["pgbench"] + results["ledger_function_via_pgbench"]
-    worst = max(Load(**run["load"]).other_cores for run in runs)
-    if worst < NOISY_OTHER_CORES:
-        return None
-    return f"Other programs used up to {worst:.2f} cores during the runs: these numbers are noisy."
+def noise_warnings(results: dict) -> list[str]:
+    """What made this run noisy, if anything: other programs, the cores' speed drifting, failures."""
+    loads = [
+        Load(**run["load"]) for run in results["ledger"] + results["pgbench"] + results["ledger_function_via_pgbench"]
+    ]
+    warnings = []
+    busiest = max(load.other_cores for load in loads)
+    if busiest >= NOISY_OTHER_CORES:
+        warnings.append(f"Other programs used up to {busiest:.2f} cores during the runs.")
+    fastest, slowest = min(load.cpu_probe_ms for load in loads), max(load.cpu_probe_ms for load in loads)
+    if slowest > fastest * NOISY_SPEED_DRIFT:
+        warnings.append(
+            f"The cores' speed drifted during the runs: a fixed piece of work took {fastest:.0f} to {slowest:.0f} ms."
+        )
+    rejected = sum(run["rejected"] for run in results["ledger"])
+    failed = sum(run["failed"] for run in results["pgbench"] + results["ledger_function_via_pgbench"])
+    if rejected or failed:
+        warnings.append(f"{rejected} ledger transfers were rejected and {failed} pgbench transactions failed.")
+    if warnings:
+        warnings.append("These numbers are noisy: compare columns within a row rather than across runs.")
+    return warnings
 
 
 def print_table(results: dict) -> None:
@@ -641,7 +679,7 @@ def print_table(results: dict) -> None:
         table.add_row(*row)
     console.print(table)
     console.print(LEGEND, style="dim")
-    if warning := noise_warning(results):
+    for warning in noise_warnings(results):
         console.print(warning, style="yellow")
     console.print(best_line(results["best"]), style="bold")
 
@@ -656,8 +694,8 @@ def markdown(results: dict) -> str:
         "",
         f"**{best_line(results['best'])}**",
     ]
-    if warning := noise_warning(results):
-        lines += ["", warning]
+    if warnings := noise_warnings(results):
+        lines += ["", " ".join(warnings)]
     return "\n".join(lines)
 
 
