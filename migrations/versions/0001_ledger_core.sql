@@ -479,7 +479,7 @@ BEGIN
     IF NOT FOUND THEN
         rejection := ledger__rejection('hold_not_found', jsonb_build_object('hold_id', p_hold));
     ELSIF hold.status <> 'pending' THEN
-        rejection := ledger__rejection('hold_not_pending', jsonb_build_object('hold_id', p_hold, 'status', hold.status));
+        rejection := ledger__rejection('hold_not_pending', jsonb_build_object('hold_id', p_hold, 'hold_status', hold.status));
     ELSIF hold.expires_at <= now() THEN
         -- Past its deadline the hold is dead even if the expiry job has not reached it yet.
         hold := ledger__release_hold(hold, 'expired');

@@ -18,16 +18,21 @@ log = structlog.get_logger("alliance.errors")
 class ProblemError(Exception):
     """Raise anywhere to answer with a problem document."""
 
-    def __init__(self, status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, status: int, code: str, title: str, detail: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(detail or title)
-        self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra
+        self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra or {}
 
 
-def problem(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> Response:
+def problem(
+    status: int, code: str, title: str, detail: str | None = None, extra: dict[str, Any] | None = None
+) -> Response:
     body: dict[str, Any] = {"type": f"urn:alliance:problem:{code}", "code": code, "title": title, "status": status}
     if detail:
         body["detail"] = detail
-    body.update(extra)
+    # Extension members never overwrite the standard ones.
+    body.update({key: value for key, value in (extra or {}).items() if key not in body and key != "detail"})
     return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE)
 
 
@@ -50,17 +55,17 @@ def _status_code(exc: HTTPException) -> str:
 
 
 def handle_problem(_: Request, exc: ProblemError) -> Response:
-    return problem(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    return problem(exc.status, exc.code, exc.title, exc.detail, exc.extra)
 
 
 def handle_ledger_rejection(_: Request, exc: LedgerRejected) -> Response:
     status = LEDGER_STATUS.get(exc.code, 422)
-    return problem(status, exc.code.value, exc.code.value.replace("_", " ").capitalize(), None, **exc.detail)
+    return problem(status, exc.code.value, exc.code.value.replace("_", " ").capitalize(), None, exc.detail)
 
 
 def handle_validation(_: Request, exc: ValidationException) -> Response:
     errors = exc.extra if isinstance(exc.extra, list) else []
-    return problem(422, "validation_error", "The request is not valid", str(exc.detail), errors=errors)
+    return problem(422, "validation_error", "The request is not valid", str(exc.detail), {"errors": errors})
 
 
 def handle_http(_: Request, exc: HTTPException) -> Response:

@@ -26,7 +26,7 @@ class HealthController(Controller):
         report = {name: "ok" if r is True else "unreachable" for name, r in zip(checks, results, strict=True)}
         if all(r is True for r in results):
             return Response({"status": "ok", "checks": report})
-        return problem(503, "not_ready", "A backing service is unreachable", checks=report)
+        return problem(503, "not_ready", "A backing service is unreachable", extra={"checks": report})
 
 
 async def _check_postgres(state: AppState) -> bool:

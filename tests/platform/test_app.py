@@ -6,11 +6,12 @@ import asyncpg
 import msgspec
 import pytest
 from litestar import get, post
-from litestar.params import JSONBody
+from litestar.params import FromPath, JSONBody
 from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from alliance.app import PendingMigrationsError, create_app
+from alliance.ledger import LedgerRejected, Rejection
 from alliance.db import asyncpg_dsn
 
 
@@ -24,6 +25,12 @@ async def greet(data: JSONBody[Greeting]) -> dict:
     return {"hello": data.name * data.times}
 
 
+@get("/test/refused/{code:str}")
+async def refused(code: FromPath[str]) -> None:
+    # A rejection whose detail uses a name the problem document reserves must still read cleanly.
+    raise LedgerRejected(Rejection(code), {"hold_id": 7, "hold_status": "posted", "status": "evil", "title": "x"})
+
+
 @get("/test/boom")
 async def boom() -> None:
     raise RuntimeError("secret internals /etc/passwd")
@@ -34,6 +41,7 @@ async def client(database_url, redis_url):
     app = create_app(database_url=database_url, redis_url=redis_url)
     app.register(greet)
     app.register(boom)
+    app.register(refused)
     async with AsyncTestClient(app) as client:
         yield client
 
@@ -115,3 +123,14 @@ async def test_api_refuses_to_start_on_a_database_with_pending_migrations(databa
         await asyncio.sleep(0)
         await admin.execute(f'DROP DATABASE IF EXISTS "{blank.database}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [("hold_not_pending", 409), ("insufficient_points", 422), ("account_not_found", 404),
+     ("idempotency_key_reused", 409)],
+)
+async def test_ledger_rejections_are_problems_with_their_detail(client, code, status):
+    body = assert_problem(await client.get(f"/test/refused/{code}"), status, code)
+    assert body["hold_id"] == 7 and body["hold_status"] == "posted"
+    assert body["title"] == code.replace("_", " ").capitalize()
