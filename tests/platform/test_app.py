@@ -11,8 +11,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from alliance.app import PendingMigrationsError, create_app
-from alliance.ledger import LedgerRejected, Rejection
 from alliance.db import asyncpg_dsn
+from alliance.ledger import LedgerRejected, Rejection
 
 
 class Greeting(msgspec.Struct):
