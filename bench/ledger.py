@@ -619,7 +619,7 @@ def result_rows(results: dict) -> list[list[str]]:
             f"{lg['tps'] / pg['tps']:.2f}",
             f"{fn['tps']:,.0f}",
             triple(*(load.client_cores for load in loads)),
-            triple(*(cpu_ms_per_txn(load.server_cores, s, n) for load, s, n in zip(loads, seconds, transactions))),
+            triple(*(cpu_ms_per_txn(load.server_cores, s, n) for load, s, n in zip(loads, seconds, transactions, strict=True))),
             triple(*(load.other_cores for load in loads)),
         ])  # fmt: skip
     return rows
