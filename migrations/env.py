@@ -6,7 +6,9 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import alliance.ledger.models  # noqa: F401  every domain's models register on the shared metadata
+import alliance.auth.models  # noqa: F401
 import alliance.worker.outbox  # noqa: F401
+import tenants.models  # noqa: F401
 from alliance.db import metadata, sqlalchemy_url
 from alliance.resources import database_url_for_tools
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from redis.asyncio import Redis
 
+from alliance.auth.guards import authenticated
+from alliance.crypto.data_key import field_cipher
 from alliance.db import Database
 from alliance.db.migrate import pending_migrations
 from alliance.errors import EXCEPTION_HANDLERS
@@ -29,8 +31,11 @@ class PendingMigrationsError(RuntimeError):
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, redis_url: str | None = None
 ) -> Litestar:
+    from tenants.controllers import ROUTE_HANDLERS as TENANT_ROUTES
+
     settings = settings or get_settings()
     configure_logging(json=settings.production, level=settings.log_level)
+    cipher = field_cipher(settings)
     if database_url is None or redis_url is None:
         services = resolve_backing_services(settings)
         database_url, redis_url = database_url or services.database_url, redis_url or services.redis_url
@@ -45,6 +50,7 @@ def create_app(
             )
         app.state.db = Database.connect(database_url, pool_size=settings.db_pool_size, application_name="alliance-api")
         app.state.redis = Redis.from_url(redis_url)
+        app.state.cipher = cipher
         configure_broker(redis_url)
         try:
             yield
@@ -53,7 +59,8 @@ def create_app(
             await app.state.redis.aclose()
 
     return Litestar(
-        route_handlers=[HealthController],
+        # Every /v1 request is authenticated by its API key; each controller says which kind it serves.
+        route_handlers=[HealthController, Router(path="/", route_handlers=TENANT_ROUTES, guards=[authenticated])],
         lifespan=[lifespan],
         state=AppState(),
         middleware=[request_id_middleware],

@@ -97,6 +97,36 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@main.group()
+def admin() -> None:
+    """Operator access."""
+
+
+@admin.command("create-key")
+@click.option("--name", required=True, help="Who or what the key is for.")
+def admin_create_key(name: str) -> None:
+    """Issue an operator API key; the secret is printed once and stored only as a hash."""
+    import asyncio
+
+    from alliance.auth import service as keys
+    from alliance.auth.keys import KeyKind
+    from alliance.db import Database, run_in_transaction
+    from alliance.resources import resolve_backing_services
+
+    async def issue():
+        database = Database.connect(resolve_backing_services().database_url, pool_size=1)
+        try:
+            return await run_in_transaction(
+                database.sessions, lambda s: keys.create_key(s, kind=KeyKind.OPERATOR, name=name, tenant_id=None)
+            )
+        finally:
+            await database.dispose()
+
+    key, issued = asyncio.run(issue())
+    click.echo(f"operator key {key.key_id} ({name}); keep it secret, it is shown only now:")
+    click.echo(issued.secret)
+
+
 def _export_backing_services() -> None:
     """Resolve the services (embedded unless configured) once, here, so every child process inherits
     the same URLs instead of each starting its own."""

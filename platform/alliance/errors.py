@@ -8,6 +8,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import IntegrityError
 
 from alliance.ledger import LedgerRejected, Rejection
 
@@ -19,10 +20,12 @@ class ProblemError(Exception):
     """Raise anywhere to answer with a problem document."""
 
     def __init__(
-        self, status: int, code: str, title: str, detail: str | None = None, extra: dict[str, Any] | None = None
+        self, status: int, code: str, title: str, detail: str | None = None, extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail or title)
         self.status, self.code, self.title, self.detail, self.extra = status, code, title, detail, extra or {}
+        self.headers = headers or {}
 
 
 def problem(
@@ -55,7 +58,9 @@ def _status_code(exc: HTTPException) -> str:
 
 
 def handle_problem(_: Request, exc: ProblemError) -> Response:
-    return problem(exc.status, exc.code, exc.title, exc.detail, exc.extra)
+    response = problem(exc.status, exc.code, exc.title, exc.detail, exc.extra)
+    response.headers.update(exc.headers)
+    return response
 
 
 def handle_ledger_rejection(_: Request, exc: LedgerRejected) -> Response:
@@ -76,6 +81,12 @@ def handle_http(_: Request, exc: HTTPException) -> Response:
     return response
 
 
+def handle_integrity(_: Request, exc: IntegrityError) -> Response:
+    # Reached only by races the services' own checks could not see (two creations of one thing at once).
+    log.warning("integrity conflict", constraint=getattr(exc.orig, "constraint_name", None))
+    return problem(409, "conflict", "The request conflicts with a concurrent change; retry it")
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
@@ -87,6 +98,7 @@ EXCEPTION_HANDLERS = {
     LedgerRejected: handle_ledger_rejection,
     ValidationException: handle_validation,
     HTTPException: handle_http,
+    IntegrityError: handle_integrity,
     Exception: handle_unexpected,
 }
 

@@ -32,6 +32,11 @@ class Settings:
     time_zone: str = "Asia/Shanghai"
     settlement_currency: str = "CNY"
     outbox_batch_size: int = 100
+    # 32 bytes, base64: encrypts personal data at rest. Required in production; in development a key is
+    # generated once under data_dir.
+    data_key: str | None = None
+    # Requests per second per API key.
+    rate_limit_per_second: int = 200
 
     @property
     def production(self) -> bool:
@@ -51,6 +56,8 @@ class Settings:
             time_zone=_env("TIME_ZONE", "Asia/Shanghai"),
             settlement_currency=_env("SETTLEMENT_CURRENCY", "CNY"),
             outbox_batch_size=int(_env("OUTBOX_BATCH_SIZE", "100")),
+            data_key=_env("DATA_KEY"),
+            rate_limit_per_second=int(_env("RATE_LIMIT_PER_SECOND", "200")),
         )
 
 

@@ -8,6 +8,7 @@ from alliance.ledger.schemas import (
     AccountKind,
     Currency,
     Entry,
+    HistoryLine,
     Hold,
     LedgerRejected,
     Leg,
@@ -18,6 +19,6 @@ from alliance.ledger.schemas import (
 )
 
 __all__ = [
-    "AccountBalance", "AccountKind", "Currency", "Entry", "Hold", "LedgerRejected", "Leg", "Lot",
+    "AccountBalance", "AccountKind", "Currency", "Entry", "HistoryLine", "Hold", "LedgerRejected", "Leg", "Lot",
     "PointValue", "Posting", "Rejection",
 ]

@@ -79,6 +79,7 @@ class Hold(msgspec.Struct, frozen=True):
     posted_amount: int | None = None
     entry_id: int | None = None
     resolved_at: datetime | None = None
+    replayed: bool = False
 
 
 class Entry(msgspec.Struct, frozen=True):
@@ -88,6 +89,13 @@ class Entry(msgspec.Struct, frozen=True):
     postings: list[Posting]
     metadata: dict[str, Any] = {}
     reverses_entry_id: int | None = None
+    replayed: bool = False  # the stored answer to an earlier request with the same idempotency key
+
+
+class HistoryLine(msgspec.Struct, frozen=True):
+    entry_id: int
+    kind: str
+    posting: Posting
 
 
 class Outcome(msgspec.Struct, frozen=True):

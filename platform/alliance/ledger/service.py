@@ -20,6 +20,7 @@ from alliance.ledger.schemas import (
     AccountKind,
     Currency,
     Entry,
+    HistoryLine,
     Hold,
     LedgerRejected,
     Leg,
@@ -52,6 +53,12 @@ def _unwrap(raw: str) -> Outcome:
     outcome = _outcome_decoder.decode(raw)
     if not outcome.ok:
         raise LedgerRejected(Rejection(outcome.code), outcome.detail, replayed=outcome.replayed)
+    if outcome.replayed:
+        return msgspec.structs.replace(
+            outcome,
+            entry=outcome.entry and msgspec.structs.replace(outcome.entry, replayed=True),
+            hold=outcome.hold and msgspec.structs.replace(outcome.hold, replayed=True),
+        )
     return outcome
 
 
@@ -132,14 +139,17 @@ async def point_value(conn: asyncpg.Connection, tenant_id: int, currency_id: int
 async def post_entry(
     conn: asyncpg.Connection, tenant_id: int, legs: Sequence[Leg], *,
     kind: str, idempotency_key: str | None = None, metadata: dict[str, Any] | None = None,
+    request: Any = None,
 ) -> Entry:
     """One balanced journal entry: the legs must sum to zero per currency; member accounts never go
-    below what they hold."""
+    below what they hold. `request`, when given, is what the idempotency key's hash covers instead of
+    the legs (for callers whose legs carry values derived from the clock, such as a default expiry)."""
     lots = [None if leg.expires_at is None else [[leg.expires_at, leg.amount]] for leg in legs]
     raw = await conn.fetchval(
         "SELECT ledger_post_entry($1, $2, $3, $4, $5, $6, $7::jsonb[], $8)::text",
         tenant_id, idempotency_key,
-        request_hash("post_entry", kind=kind, legs=legs, metadata=metadata),
+        request_hash("post_entry", request=request) if request is not None
+        else request_hash("post_entry", kind=kind, legs=legs, metadata=metadata),
         kind,
         [leg.account_id for leg in legs],
         [leg.amount for leg in legs],
@@ -152,24 +162,27 @@ async def post_entry(
 async def transfer(
     conn: asyncpg.Connection, tenant_id: int, from_account: int, to_account: int, amount: int, *,
     kind: str = "transfer", idempotency_key: str | None = None,
-    metadata: dict[str, Any] | None = None, expires_at: datetime | None = None,
+    metadata: dict[str, Any] | None = None, expires_at: datetime | None = None, request: Any = None,
 ) -> Entry:
     if amount <= 0:
         raise LedgerRejected(Rejection.INVALID_AMOUNT, {"amount": amount})
     legs = (Leg(from_account, -amount), Leg(to_account, amount, expires_at))
-    return await post_entry(conn, tenant_id, legs, kind=kind, idempotency_key=idempotency_key, metadata=metadata)
+    return await post_entry(conn, tenant_id, legs, kind=kind, idempotency_key=idempotency_key, metadata=metadata,
+                            request=request)
 
 
 async def hold(
     conn: asyncpg.Connection, tenant_id: int, account_id: int, amount: int, *,
     expires_at: datetime, idempotency_key: str | None = None, metadata: dict[str, Any] | None = None,
+    request: Any = None,
 ) -> Hold:
     """Reserves points: they stay in the balance but are no longer available, until posted, voided or
-    expired."""
+    expired. `request`: as for post_entry."""
     raw = await conn.fetchval(
         "SELECT ledger_hold($1, $2, $3, $4, $5, $6, $7)::text",
         tenant_id, idempotency_key,
-        request_hash("hold", account_id=account_id, amount=amount, expires_at=expires_at, metadata=metadata),
+        request_hash("hold", request=request) if request is not None
+        else request_hash("hold", account_id=account_id, amount=amount, expires_at=expires_at, metadata=metadata),
         account_id, amount, expires_at, _json(metadata),
     )
     return _unwrap(raw).hold
@@ -254,18 +267,55 @@ async def balance_at(conn: asyncpg.Connection, tenant_id: int, account_id: int, 
 async def history(
     conn: asyncpg.Connection, tenant_id: int, account_id: int, *,
     before_version: int | None = None, limit: int = 50,
-) -> list[tuple[int, Posting]]:
-    """An account's postings, newest first, as (entry_id, posting); page with before_version."""
+    since: datetime | None = None, until: datetime | None = None, kind: str | None = None,
+) -> list[HistoryLine]:
+    """An account's postings, newest first; page with before_version (the last line's version_after);
+    filter by posting time [since, until) and entry kind."""
     rows = await conn.fetch(
-        """SELECT entry_id, account_id, amount, balance_after, version_after, posted_at FROM ledger_postings
-           WHERE tenant_id = $1 AND account_id = $2 AND version_after < $3
-           ORDER BY version_after DESC LIMIT $4""",
-        tenant_id, account_id, before_version or 2**62, limit,
+        """SELECT p.entry_id, e.kind, p.account_id, p.amount, p.balance_after, p.version_after, p.posted_at
+           FROM ledger_postings p JOIN ledger_entries e ON e.tenant_id = p.tenant_id AND e.id = p.entry_id
+           WHERE p.tenant_id = $1 AND p.account_id = $2 AND p.version_after < $3
+             AND ($5::timestamptz IS NULL OR p.posted_at >= $5) AND ($6::timestamptz IS NULL OR p.posted_at < $6)
+             AND ($7::text IS NULL OR e.kind = $7)
+           ORDER BY p.version_after DESC LIMIT $4""",
+        tenant_id, account_id, before_version or 2**62, limit, since, until, kind,
     )
     return [
-        (r["entry_id"], Posting(r["account_id"], r["amount"], r["balance_after"], r["version_after"], r["posted_at"]))
+        HistoryLine(r["entry_id"], r["kind"], Posting(r["account_id"], r["amount"], r["balance_after"],
+                                                      r["version_after"], r["posted_at"]))
         for r in rows
     ]
+
+
+async def get_entry(conn: asyncpg.Connection, tenant_id: int, entry_id: int) -> Entry | None:
+    entry = await conn.fetchrow(
+        "SELECT id, kind, created_at, metadata::text, reverses_entry_id FROM ledger_entries WHERE tenant_id = $1 AND id = $2",
+        tenant_id, entry_id,
+    )
+    if entry is None:
+        return None
+    postings = await conn.fetch(
+        """SELECT account_id, amount, balance_after, version_after, posted_at FROM ledger_postings
+           WHERE tenant_id = $1 AND entry_id = $2 ORDER BY id""",
+        tenant_id, entry_id,
+    )
+    return Entry(
+        id=entry["id"], kind=entry["kind"], created_at=entry["created_at"],
+        postings=[Posting(**dict(p)) for p in postings], metadata=msgspec.json.decode(entry["metadata"]),
+        reverses_entry_id=entry["reverses_entry_id"],
+    )
+
+
+async def expiring_lots(
+    conn: asyncpg.Connection, tenant_id: int, account_id: int, *, until: datetime
+) -> list[Lot]:
+    """Open lots with a deadline before `until`, soonest first."""
+    rows = await conn.fetch(
+        """SELECT expires_at, remaining FROM ledger_lots
+           WHERE tenant_id = $1 AND account_id = $2 AND remaining > 0 AND expires_at < $3 ORDER BY expires_at""",
+        tenant_id, account_id, until,
+    )
+    return [Lot(r["expires_at"], r["remaining"]) for r in rows]
 
 
 async def open_lots(conn: asyncpg.Connection, tenant_id: int, account_id: int) -> list[Lot]:

@@ -3,6 +3,7 @@
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from alliance.ledger import AccountKind, LedgerRejected, Leg, Rejection
@@ -21,7 +22,9 @@ async def test_credit_posts_a_balanced_entry_with_running_balances(books):
     balance = await books.balance(member)
     assert (balance.balance, balance.held, balance.available, balance.version) == (150, 0, 150, 2)
     history = await ledger.history(books.conn, books.tenant_id, member)
-    assert [(p.amount, p.balance_after, p.version_after) for _, p in history] == [(50, 150, 2), (100, 100, 1)]
+    assert [(h.posting.amount, h.posting.balance_after, h.posting.version_after) for h in history] == [
+        (50, 150, 2), (100, 100, 1)
+    ]
 
 
 async def test_debit_beyond_available_is_refused_and_writes_nothing(books):
@@ -64,7 +67,8 @@ async def test_same_key_same_request_replays_the_stored_outcome(books):
     member = await books.member()
     first = await books.credit(member, 40, idempotency_key="order-1")
     again = await books.credit(member, 40, idempotency_key="order-1")
-    assert again == first
+    assert again.replayed and not first.replayed
+    assert msgspec.structs.replace(again, replayed=False) == first
     assert (await books.balance(member)).balance == 40
 
 
@@ -244,9 +248,13 @@ async def test_history_pages_by_version(books):
     for amount in range(1, 8):
         await books.credit(member, amount)
     page = await ledger.history(books.conn, books.tenant_id, member, limit=3)
-    assert [p.amount for _, p in page] == [7, 6, 5]
-    page = await ledger.history(books.conn, books.tenant_id, member, limit=3, before_version=page[-1][1].version_after)
-    assert [p.amount for _, p in page] == [4, 3, 2]
+    assert [line.posting.amount for line in page] == [7, 6, 5]
+    page = await ledger.history(
+        books.conn, books.tenant_id, member, limit=3, before_version=page[-1].posting.version_after
+    )
+    assert [line.posting.amount for line in page] == [4, 3, 2]
+    assert {line.kind for line in page} == {"credit"}
+    assert await ledger.history(books.conn, books.tenant_id, member, kind="debit") == []
 
 
 async def test_point_value_is_dated(books):
