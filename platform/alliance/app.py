@@ -24,6 +24,15 @@ from alliance.state import AppState
 from alliance.worker.broker import configure_broker
 
 
+def _domain_commands() -> list:
+    from tenants.cli import keys, members, tenants
+
+    return [tenants, keys, members]
+
+
+DOMAIN_COMMANDS = _domain_commands()
+
+
 class PendingMigrationsError(RuntimeError):
     pass
 

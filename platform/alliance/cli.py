@@ -106,25 +106,24 @@ def admin() -> None:
 @click.option("--name", required=True, help="Who or what the key is for.")
 def admin_create_key(name: str) -> None:
     """Issue an operator API key; the secret is printed once and stored only as a hash."""
-    import asyncio
-
     from alliance.auth import service as keys
     from alliance.auth.keys import KeyKind
-    from alliance.db import Database, run_in_transaction
-    from alliance.resources import resolve_backing_services
+    from alliance.db.oneshot import run_db
 
-    async def issue():
-        database = Database.connect(resolve_backing_services().database_url, pool_size=1)
-        try:
-            return await run_in_transaction(
-                database.sessions, lambda s: keys.create_key(s, kind=KeyKind.OPERATOR, name=name, tenant_id=None)
-            )
-        finally:
-            await database.dispose()
-
-    key, issued = asyncio.run(issue())
+    key, issued = run_db(lambda s: keys.create_key(s, kind=KeyKind.OPERATOR, name=name, tenant_id=None))
     click.echo(f"operator key {key.key_id} ({name}); keep it secret, it is shown only now:")
     click.echo(issued.secret)
+
+
+def _register_domain_commands() -> None:
+    # The domains' command groups, assembled by the composition root like their routers.
+    from alliance.app import DOMAIN_COMMANDS
+
+    for group in DOMAIN_COMMANDS:
+        main.add_command(group)
+
+
+_register_domain_commands()
 
 
 def _export_backing_services() -> None:
