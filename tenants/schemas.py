@@ -151,6 +151,7 @@ class OperationRead(Struct):
 
     entry: EntryRead
     balances: list[MemberBalance]
+    replayed: bool = False  # the stored answer to an earlier request with this Idempotency-Key
 
 
 class HoldRead(Struct):
@@ -162,6 +163,7 @@ class HoldRead(Struct):
     created_at: datetime
     captured: int | None = None
     entry_id: int | None = None
+    replayed: bool = False
 
 
 class ExpiringPoints(Struct):

@@ -222,7 +222,7 @@ async def hold(session: AsyncSession, external_id: str, data: HoldCreate, *, ide
 def hold_read(placed: Hold, external_id: str) -> HoldRead:
     return HoldRead(id=placed.id, member=external_id, amount=placed.amount, status=placed.status,
                     expires_at=placed.expires_at, created_at=placed.created_at,
-                    captured=placed.posted_amount, entry_id=placed.entry_id)
+                    captured=placed.posted_amount, entry_id=placed.entry_id, replayed=placed.replayed)
 
 
 async def _hold_owner(conn: asyncpg.Connection, tenant_id: int, hold_id: int) -> tuple[str, int] | None:
@@ -293,7 +293,7 @@ async def operation_read(conn: asyncpg.Connection, tenant_id: int, entry: Entry)
     read = await entry_read(conn, tenant_id, entry)
     balances = [MemberBalance(p.account.removeprefix("member:"), p.balance_after)
                 for p in read.postings if p.account.startswith("member:")]
-    return OperationRead(entry=read, balances=balances)
+    return OperationRead(entry=read, balances=balances, replayed=entry.replayed)
 
 
 async def get_entry(session: AsyncSession, entry_id: int) -> EntryRead:

@@ -85,6 +85,7 @@ async def test_idempotency_over_http(client, onboard):
     first = await client.post("/v1/members/dave/credits", json=body, headers=brand | key)
     again = await client.post("/v1/members/dave/credits", json=body, headers=brand | key)
     assert again.json()["entry"] == first.json()["entry"]
+    assert again.json()["replayed"] and not first.json()["replayed"]
     assert (await client.get("/v1/members/dave/balance", headers=brand)).json()["balance"] == 70
     reused = await client.post("/v1/members/dave/credits", json={**body, "amount": 71}, headers=brand | key)
     assert_problem(reused, 409, "idempotency_key_reused")
