@@ -1,3 +1,68 @@
-"""Alliance SDK: the brand-side client of the Alliance points exchange (filled in by issue 3)."""
+"""Alliance SDK: the Python client of the Alliance points exchange, for brand backends and the operator.
 
-__version__ = "0.1.0"
+    from alliance_sdk import Alliance
+
+    with Alliance(api_key="alk_...") as alliance:
+        alliance.members.upsert("alice")
+        alliance.members.credit("alice", 100, reason="purchase")
+"""
+
+from alliance_sdk import webhooks
+from alliance_sdk._client import Alliance, AsyncAlliance
+from alliance_sdk._errors import (
+    AllianceError,
+    AlreadyReversedError,
+    AmountExceedsHoldError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    EntryIsReversalError,
+    EntryNotFoundError,
+    HoldExpiredError,
+    HoldNotFoundError,
+    HoldNotPendingError,
+    IdempotencyKeyReusedError,
+    InsufficientPointsError,
+    InternalServerError,
+    KeyNotFoundError,
+    MemberFrozenError,
+    MemberNotFoundError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    TenantCodeTakenError,
+    TenantNotFoundError,
+    UnprocessableEntityError,
+    ValidationError,
+)
+from alliance_sdk._models import (
+    ApiKey,
+    Balance,
+    Entry,
+    ExpiringPoints,
+    HistoryItem,
+    HistoryPage,
+    Hold,
+    Member,
+    Operation,
+    Posting,
+    Tenant,
+)
+from alliance_sdk._request import NOT_GIVEN, NotGiven
+from alliance_sdk._version import __version__
+from alliance_sdk.webhooks import WebhookVerificationError
+
+__all__ = [
+    "NOT_GIVEN", "APIConnectionError", "APIStatusError", "APITimeoutError", "Alliance", "AllianceError",
+    "AlreadyReversedError", "AmountExceedsHoldError", "ApiKey", "AsyncAlliance", "AuthenticationError",
+    "BadRequestError", "Balance", "ConflictError", "Entry", "EntryIsReversalError", "EntryNotFoundError",
+    "ExpiringPoints", "HistoryItem", "HistoryPage", "Hold", "HoldExpiredError", "HoldNotFoundError",
+    "HoldNotPendingError", "IdempotencyKeyReusedError", "InsufficientPointsError", "InternalServerError",
+    "KeyNotFoundError", "Member", "MemberFrozenError", "MemberNotFoundError", "NotFoundError", "NotGiven",
+    "Operation", "PermissionDeniedError", "Posting", "RateLimitError", "Tenant", "TenantCodeTakenError",
+    "TenantNotFoundError", "UnprocessableEntityError", "ValidationError", "WebhookVerificationError", "__version__",
+    "webhooks",
+]

@@ -1,0 +1,117 @@
+"""What the sync and async clients share: configuration, request building, the retry policy and response
+parsing. The clients add only the transport call and the way they wait."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from alliance_sdk._errors import AllianceError, APIConnectionError, APITimeoutError, error_from_response
+from alliance_sdk._request import APIRequest
+from alliance_sdk._version import __version__
+
+T = TypeVar("T")
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+DEFAULT_MAX_RETRIES = 2
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+# A longer Retry-After is not worth blocking the caller for; plain backoff applies instead.
+MAX_RETRY_AFTER = 60.0
+USER_AGENT = f"alliance-sdk/{__version__} python/{platform.python_version()}"
+
+# Failures after which the request may or may not have reached the server; an idempotency key (or the
+# call's own idempotence) makes a retry safe.
+RETRYABLE_TRANSPORT_ERRORS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+class BaseClient:
+    _http: httpx.Client | httpx.AsyncClient
+
+    def __init__(
+        self, *, api_key: str | None, base_url: str | None, timeout: float | httpx.Timeout, max_retries: int
+    ) -> None:
+        api_key = api_key or os.environ.get("ALLIANCE_API_KEY")
+        if not api_key:
+            raise AllianceError("No API key: pass api_key=... or set ALLIANCE_API_KEY.")
+        self.api_key = api_key
+        self.base_url = (base_url or os.environ.get("ALLIANCE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+        self.timeout = timeout
+        self.max_retries = max_retries
+
+    def __repr__(self) -> str:  # never the key
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def _build_request(self, request: APIRequest) -> httpx.Request:
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json",
+                   "User-Agent": USER_AGENT}
+        if request.idempotency_key is not None:
+            headers["Idempotency-Key"] = request.idempotency_key
+        return self._http.build_request(request.method, self.base_url + request.path, json=request.body,
+                                        params=request.params, headers=headers, timeout=self.timeout)
+
+    def _delay_after_response(self, attempt: int, response: httpx.Response) -> float | None:
+        """Seconds to wait before retrying, or None when this response is the outcome."""
+        if attempt >= self.max_retries or not _is_retryable(response):
+            return None
+        retry_after = _retry_after(response)
+        return retry_after if retry_after is not None else _backoff(attempt)
+
+    def _delay_after_error(self, attempt: int, error: httpx.TransportError) -> float | None:
+        if attempt >= self.max_retries or not isinstance(error, RETRYABLE_TRANSPORT_ERRORS):
+            return None
+        return _backoff(attempt)
+
+    @staticmethod
+    def _connection_error(error: httpx.TransportError) -> APIConnectionError:
+        if isinstance(error, httpx.TimeoutException):
+            return APITimeoutError()
+        return APIConnectionError(f"Connection error: {error!r}")
+
+    @staticmethod
+    def _parse(response: httpx.Response, parse: Callable[[Any], T]) -> T:
+        if not response.is_success:
+            raise error_from_response(response)
+        return parse(response.json())
+
+
+def _is_retryable(response: httpx.Response) -> bool:
+    if response.status_code == 429 or response.status_code >= 500:
+        return True
+    # "conflict" is a concurrent change that lost a race; other 409s (member_frozen...) are final.
+    return response.status_code == 409 and _problem_code(response) == "conflict"
+
+
+def _problem_code(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return max(seconds, 0.0) if seconds <= MAX_RETRY_AFTER else None
+
+
+def _backoff(attempt: int) -> float:
+    # Jitter keeps clients that failed together from retrying together.
+    return min(INITIAL_RETRY_DELAY * 2**attempt, MAX_RETRY_DELAY) * random.uniform(0.75, 1.0)
