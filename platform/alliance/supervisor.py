@@ -84,6 +84,7 @@ def run_platform(settings: Settings) -> int:
         with console.status("Starting the API, a worker and the scheduler …"):
             _wait_for_api(base_url, children)
         _announce(base_url, services, settings)
+        _run_demo(base_url, settings)
         while not stop_requested:
             dead = [c for c in children if c.process.poll() is not None]
             if dead:
@@ -94,6 +95,23 @@ def run_platform(settings: Settings) -> int:
     finally:
         _stop(children)
         console.print("stopped.")
+
+
+def _run_demo(base_url: str, settings: Settings) -> None:
+    from alliance import demo
+    from alliance.auth import service as keys
+    from alliance.auth.keys import KeyKind
+    from alliance.db.oneshot import run_db
+
+    def issue_operator_key() -> str:
+        _, issued = run_db(lambda s: keys.create_key(s, kind=KeyKind.OPERATOR, name="demo", tenant_id=None))
+        return issued.secret
+
+    with console.status("Seeding the demo alliance through the SDK …"):
+        brand_keys = demo.seed(base_url, settings.data_dir / "demo.json", issue_operator_key)
+    console.rule("Demo: a coffee chain, an airline and a supermarket")
+    demo.tell_scenario(base_url, brand_keys, lambda line: console.print("  " + line, soft_wrap=True))
+    console.rule()
 
 
 def _announce(base_url: str, services, settings: Settings) -> None:

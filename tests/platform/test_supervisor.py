@@ -76,8 +76,11 @@ def test_ctrl_c_stops_everything_it_started(platform_up):
     process, descendants = platform_up
     assert names(descendants) >= {"postgres", "redis-server", "serve", "scheduler", "worker", "dramatiq"}
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the foreground process group
-    assert process.wait(timeout=30) == 0
+    assert process.wait(timeout=60) == 0
     assert wait_gone(descendants, timeout=10), names(p for p in descendants if not is_gone(p))
+    # The demo alliance was seeded and its scenario told through the SDK.
+    output = process.stdout.read().decode(errors="replace")
+    assert "alice gifts 50 BEANS to bob" in output and "the mug ships at 350 BEANS" in output, output[-3000:]
 
 
 def test_nothing_survives_a_killed_supervisor(platform_up):
