@@ -5,8 +5,9 @@ import asyncio
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import alliance.ledger.models  # noqa: F401  every domain's models register on the shared metadata
-import alliance.auth.models  # noqa: F401
+import alliance.auth.models  # noqa: F401  every domain's models register on the shared metadata
+import alliance.ledger.models  # noqa: F401
+import alliance.webhooks.models  # noqa: F401
 import alliance.worker.outbox  # noqa: F401
 import tenants.models  # noqa: F401
 from alliance.db import metadata, sqlalchemy_url

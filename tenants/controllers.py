@@ -12,8 +12,10 @@ from alliance.auth import service as keys
 from alliance.auth.guards import brand_only, current_principal, idempotency_key, operator_only
 from alliance.auth.keys import KeyKind
 from alliance.db.tenancy import in_tenant_transaction
+from alliance.errors import ProblemError
 from alliance.settings import get_settings
 from tenants import service
+from tenants.bulk.controllers import BulkController
 from tenants.schemas import (
     BalanceRead,
     CreditCreate,
@@ -24,6 +26,7 @@ from tenants.schemas import (
     HoldCapture,
     HoldCreate,
     HoldRead,
+    Instant,
     KeyCreate,
     KeyCreated,
     KeyRead,
@@ -39,6 +42,14 @@ from tenants.schemas import (
 ExternalIdPath = Annotated[str, PathParameter(min_length=1, max_length=128)]
 Id = Annotated[int, PathParameter(ge=1, le=2**62)]
 KeyIdPath = Annotated[str, PathParameter(min_length=1, max_length=64)]
+
+
+def _with_offset(**instants: datetime | None) -> None:
+    # Query parameters skip msgspec's tz check: a naive time means different moments to different parties.
+    naive = [name for name, value in instants.items() if value is not None and value.tzinfo is None]
+    if naive:
+        raise ProblemError(422, "validation_error", "Times must carry an offset, e.g. 2027-01-31T16:00:00Z",
+                           extra={"errors": [{"key": name, "message": "missing UTC offset"} for name in naive]})
 
 
 def _tenant_read(tenant) -> TenantRead:
@@ -153,8 +164,9 @@ class MemberController(Controller):
     async def balance(
         self, request: Request, external_id: ExternalIdPath,
         expiring_within_days: Annotated[int, QueryParameter(ge=1, le=3650)] = 30,
-        at: Annotated[datetime | None, QueryParameter(description="the balance at this past instant")] = None,
+        at: Annotated[Instant | None, QueryParameter(description="the balance at this past instant")] = None,
     ) -> BalanceRead:
+        _with_offset(at=at)
         time_zone = get_settings().time_zone
         return await _in_brand_transaction(request, lambda s: service.balance(
             s, external_id, expiring_within_days=expiring_within_days, at=at, time_zone=time_zone))
@@ -164,10 +176,11 @@ class MemberController(Controller):
         self, request: Request, external_id: ExternalIdPath,
         cursor: Annotated[str | None, QueryParameter(pattern=r"^[0-9]{1,18}$")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        since: Annotated[datetime | None, QueryParameter()] = None,
-        until: Annotated[datetime | None, QueryParameter()] = None,
+        since: Annotated[Instant | None, QueryParameter()] = None,
+        until: Annotated[Instant | None, QueryParameter()] = None,
         kind: Annotated[str | None, QueryParameter(max_length=64)] = None,
     ) -> HistoryPage:
+        _with_offset(since=since, until=until)
         return await _in_brand_transaction(request, lambda s: service.history(
             s, external_id, cursor=int(cursor) if cursor else None, limit=limit, since=since, until=until, kind=kind))
 
@@ -203,4 +216,4 @@ class EntryController(Controller):
         return await _in_brand_transaction(request, lambda s: service.reverse(s, entry_id, data, idempotency_key=key))
 
 
-ROUTE_HANDLERS = [AdminTenantController, MemberController, HoldController, EntryController]
+ROUTE_HANDLERS = [AdminTenantController, MemberController, HoldController, EntryController, BulkController]

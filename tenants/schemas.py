@@ -22,6 +22,8 @@ Metadata = Annotated[
 Phone = Annotated[str, Meta(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()-]+$")]
 Address = Annotated[str, Meta(min_length=1, max_length=500)]
 Nickname = Annotated[str, Meta(min_length=1, max_length=100)]
+# Instants must say their offset: a naive time means different moments to different parties.
+Instant = Annotated[datetime, Meta(tz=True, description="ISO-8601 with an offset, e.g. 2027-01-31T16:00:00Z")]
 PointValue = Annotated[Decimal, Meta(description="value of one point in the settlement currency, >= 0")]
 
 
@@ -93,7 +95,7 @@ class MemberRead(Struct):
 class CreditCreate(Struct, forbid_unknown_fields=True):
     amount: Points
     reason: Reason
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
     metadata: Metadata = {}
 
 

@@ -20,6 +20,7 @@ from alliance.db.tenancy import scoped_tenant_id
 from alliance.errors import ProblemError
 from alliance.ledger import AccountKind, Entry, Hold
 from alliance.ledger import service as ledger
+from alliance.webhooks import service as webhooks
 from tenants.models import Member, Tenant
 from tenants.schemas import (
     BalanceRead,
@@ -138,10 +139,17 @@ async def get_member(session: AsyncSession, external_id: str, *, lock: bool = Fa
 
 async def update_member(session: AsyncSession, cipher: FieldCipher, external_id: str, data: MemberUpdate) -> Member:
     member = await get_member(session, external_id)
+    if data.status is not UNSET:
+        # Locked, so that two concurrent changes of status announce one change, not two.
+        await session.refresh(member, with_for_update=True)
+    previous_status = member.status
     changes = {f: getattr(data, f) for f in ("nickname", "phone", "birthday", "address", "status")}
     _apply_profile(member, cipher, member.tenant_id, {k: v for k, v in changes.items() if v is not UNSET})
     await session.flush()
     await session.refresh(member)
+    if member.status != previous_status:
+        await webhooks.announce(session, "member.frozen" if member.status == "frozen" else "member.unfrozen",
+                                external_id)
     return member
 
 
@@ -177,7 +185,11 @@ async def credit(session: AsyncSession, external_id: str, data: CreditCreate, *,
                                   idempotency_key=idempotency_key, expires_at=expires_at,
                                   metadata=_metadata(data.reason, data.metadata),
                                   request={"credit": external_id, "body": data})
-    return await operation_read(conn, tenant.id, entry)
+    read = await operation_read(conn, tenant.id, entry)
+    if not entry.replayed:  # a replay was announced the first time
+        await webhooks.announce(session, "points.credited", external_id, amount=data.amount, entry_id=entry.id,
+                                reason=data.reason, balances=read.balances)
+    return read
 
 
 async def debit(session: AsyncSession, external_id: str, data: DebitCreate, *, idempotency_key: str) -> OperationRead:
@@ -188,7 +200,11 @@ async def debit(session: AsyncSession, external_id: str, data: DebitCreate, *, i
                                              spread=member.account_id)
     entry = await ledger.transfer(conn, tenant.id, member.account_id, redemption, data.amount, kind="debit",
                                   idempotency_key=idempotency_key, metadata=_metadata(data.reason, data.metadata))
-    return await operation_read(conn, tenant.id, entry)
+    read = await operation_read(conn, tenant.id, entry)
+    if not entry.replayed:
+        await webhooks.announce(session, "points.debited", external_id, amount=data.amount, entry_id=entry.id,
+                                reason=data.reason, balances=read.balances)
+    return read
 
 
 async def gift(session: AsyncSession, external_id: str, data: GiftCreate, *, idempotency_key: str) -> OperationRead:
@@ -203,7 +219,11 @@ async def gift(session: AsyncSession, external_id: str, data: GiftCreate, *, ide
     entry = await ledger.transfer(conn, tenant_id, members[external_id].account_id, members[data.to].account_id,
                                   data.amount, kind="gift", idempotency_key=idempotency_key,
                                   metadata=_metadata(None, data.metadata))
-    return await operation_read(conn, tenant_id, entry)
+    read = await operation_read(conn, tenant_id, entry)
+    if not entry.replayed:
+        await webhooks.announce(session, "points.gifted", external_id, to=data.to, amount=data.amount,
+                                entry_id=entry.id, balances=read.balances)
+    return read
 
 
 async def hold(session: AsyncSession, external_id: str, data: HoldCreate, *, idempotency_key: str) -> HoldRead:
@@ -216,6 +236,9 @@ async def hold(session: AsyncSession, external_id: str, data: HoldCreate, *, ide
         idempotency_key=idempotency_key, metadata=_metadata(data.reason, data.metadata),
         request={"hold": external_id, "body": data},
     )
+    if not placed.replayed:
+        await webhooks.announce(session, "hold.created", external_id, hold_id=placed.id, amount=placed.amount,
+                                expires_at=placed.expires_at)
     return hold_read(placed, external_id)
 
 
@@ -244,9 +267,13 @@ async def capture_hold(session: AsyncSession, hold_id: int, data: HoldCapture, *
     member = await _active_member(session, owner[0])
     redemption = await ledger.system_account(conn, tenant.id, tenant.currency_id, AccountKind.REDEMPTION,
                                              spread=member.account_id)
-    entry, _ = await ledger.post_hold(conn, tenant.id, hold_id, redemption, amount=data.amount,
-                                      idempotency_key=idempotency_key, metadata=_metadata(None, data.metadata))
-    return await operation_read(conn, tenant.id, entry)
+    entry, captured = await ledger.post_hold(conn, tenant.id, hold_id, redemption, amount=data.amount,
+                                             idempotency_key=idempotency_key, metadata=_metadata(None, data.metadata))
+    read = await operation_read(conn, tenant.id, entry)
+    if not entry.replayed:
+        await webhooks.announce(session, "hold.captured", owner[0], hold_id=hold_id, amount=captured.posted_amount,
+                                entry_id=entry.id, balances=read.balances)
+    return read
 
 
 async def release_hold(session: AsyncSession, hold_id: int, *, idempotency_key: str) -> HoldRead:
@@ -256,6 +283,8 @@ async def release_hold(session: AsyncSession, hold_id: int, *, idempotency_key: 
     if owner is None:
         raise ProblemError(404, "hold_not_found", "No such hold", extra={"hold_id": hold_id})
     released = await ledger.void_hold(conn, tenant_id, hold_id, idempotency_key=idempotency_key)
+    if not released.replayed:
+        await webhooks.announce(session, "hold.released", owner[0], hold_id=hold_id, amount=released.amount)
     return hold_read(released, owner[0])
 
 
@@ -264,7 +293,13 @@ async def reverse(session: AsyncSession, entry_id: int, data: ReversalCreate, *,
     conn = await driver_connection(session)
     entry = await ledger.reverse_entry(conn, tenant_id, entry_id, idempotency_key=idempotency_key,
                                        metadata=_metadata(data.reason, data.metadata))
-    return await operation_read(conn, tenant_id, entry)
+    read = await operation_read(conn, tenant_id, entry)
+    if not entry.replayed and read.balances:
+        # Told as the first member's event; `balances` names every member the reversal touched.
+        await webhooks.announce(session, "points.reversed", read.balances[0].member, entry_id=entry.id,
+                                reverses_entry_id=entry.reverses_entry_id, reason=data.reason,
+                                balances=read.balances)
+    return read
 
 
 # --- brand: reading ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from alliance.middleware import request_id_middleware
 from alliance.resources import resolve_backing_services
 from alliance.settings import Settings, get_settings
 from alliance.state import AppState
+from alliance.webhooks.controllers import ROUTE_HANDLERS as WEBHOOK_ROUTES
 from alliance.worker.broker import configure_broker
 
 
@@ -69,7 +70,10 @@ def create_app(
 
     return Litestar(
         # Every /v1 request is authenticated by its API key; each controller says which kind it serves.
-        route_handlers=[HealthController, Router(path="/", route_handlers=TENANT_ROUTES, guards=[authenticated])],
+        route_handlers=[
+            HealthController,
+            Router(path="/", route_handlers=[*TENANT_ROUTES, *WEBHOOK_ROUTES], guards=[authenticated]),
+        ],
         lifespan=[lifespan],
         state=AppState(),
         middleware=[request_id_middleware],

@@ -31,7 +31,7 @@ def seed(base_url: str, state_file: Path, issue_operator_key: Callable[[], str])
         for brand in BRANDS:
             tenant = existing.get(brand["code"]) or operator.admin.tenants.create(**brand)
             keys[brand["code"]] = operator.admin.keys.create(tenant.id, name="demo").secret
-    for code, key in keys.items():
+    for key in keys.values():
         with Alliance(api_key=key, base_url=base_url) as brand:
             for i, member in enumerate(MEMBERS):
                 brand.members.upsert(member, nickname=member.capitalize())

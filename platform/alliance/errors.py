@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from alliance.db.transaction import sqlstate_of
 
 from alliance.ledger import LedgerRejected, Rejection
 
@@ -87,6 +90,17 @@ def handle_integrity(_: Request, exc: IntegrityError) -> Response:
     return problem(409, "conflict", "The request conflicts with a concurrent change; retry it")
 
 
+# Text PostgreSQL cannot store (a NUL character, invalid UTF-8), whichever field it came in: the input's fault.
+UNSTORABLE_TEXT = frozenset({"22P05", "22021"})
+
+
+def handle_database_error(request: Request, exc: DBAPIError | asyncpg.PostgresError) -> Response:
+    if sqlstate_of(exc) in UNSTORABLE_TEXT:
+        return problem(422, "validation_error", "The request holds text that cannot be stored",
+                       "Remove NUL characters (\\u0000) and invalid Unicode from its strings.")
+    return handle_unexpected(request, exc)
+
+
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", path=request.url.path, method=request.method)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal error",
@@ -99,6 +113,8 @@ EXCEPTION_HANDLERS = {
     ValidationException: handle_validation,
     HTTPException: handle_http,
     IntegrityError: handle_integrity,
+    DBAPIError: handle_database_error,
+    asyncpg.PostgresError: handle_database_error,
     Exception: handle_unexpected,
 }
 

@@ -158,6 +158,11 @@ async def test_upsert_updates_the_profile_of_an_existing_member(client, onboard)
         ("post", "/v1/members/ivan/gifts", {"to": "ivan", "amount": 5}),
         ("get", "/v1/members/ivan/history?limit=0", None),
         ("get", "/v1/members/ivan/history?cursor=abc", None),
+        ("post", "/v1/members/ivan/credits", {"amount": 5, "reason": "x", "expires_at": "2100-01-01T00:00:00"}),
+        ("get", "/v1/members/ivan/balance?at=2026-01-01T00:00:00", None),
+        ("post", "/v1/members/ivan/credits", {"amount": 5, "reason": "x", "metadata": {"a\u0000": ""}}),
+        ("post", "/v1/members", {"external_id": "nul", "nickname": "a\u0000b"}),
+        ("get", "/v1/members/ivan/history?since=2026-01-01T00:00:00", None),
     ],
 )
 async def test_bad_input_is_a_validation_problem_and_changes_nothing(client, onboard, method, path, body):

@@ -4,6 +4,8 @@ New routes are walked automatically; a route this test does not know how to call
 
 from litestar.handlers import HTTPRouteHandler
 
+from alliance.db import run_in_transaction
+from alliance.worker.outbox import relay_outbox
 from tests.tenants.conftest import bearer, idem
 
 # A valid body for each brand route that takes one, so the call reaches the tenant check.
@@ -16,9 +18,18 @@ BODIES = {
     ("POST", "/v1/holds/{hold_id:int}/capture"): {},
     ("POST", "/v1/holds/{hold_id:int}/release"): None,
     ("POST", "/v1/entries/{entry_id:int}/reversal"): {"reason": "x"},
+    ("PATCH", "/v1/webhook-endpoints/{endpoint_id:int}"): {"url": "https://evil.example/", "status": "disabled"},
+    ("DELETE", "/v1/webhook-endpoints/{endpoint_id:int}"): None,
+    ("POST", "/v1/webhook-deliveries/{delivery_id:int}/redeliver"): None,
+    ("POST", "/v1/bulk/operations"): {"items": [
+        {"kind": kind, "member": "b-member", "amount": 5, "reason": "x", "idempotency_key": f"iso-{kind}"}
+        for kind in ("credit", "debit")]},
 }
-# Upsert addresses the caller's own namespace: B's external id there makes an unrelated member of A.
-OWN_NAMESPACE = {("POST", "/v1/members")}
+# Batch routes answer 200 with an outcome per item: every item addressing B's member is refused as not found.
+BATCHES = {("POST", "/v1/bulk/operations")}
+# Upsert addresses the caller's own namespace: B's external id there makes an unrelated member of A. So do
+# registering and listing webhook endpoints (B's endpoint stays out of A's list: the snapshot checks B's).
+OWN_NAMESPACE = {("POST", "/v1/members"), ("POST", "/v1/webhook-endpoints"), ("GET", "/v1/webhook-endpoints")}
 
 
 def api_routes(app):
@@ -32,23 +43,29 @@ def api_routes(app):
 async def snapshot(client, brand_b):
     balance = (await client.get("/v1/members/b-member/balance", headers=brand_b)).json()
     member = (await client.get("/v1/members/b-member", headers=brand_b)).json()
-    return balance, member
+    endpoints = (await client.get("/v1/webhook-endpoints", headers=brand_b)).json()
+    return balance, member, endpoints
 
 
-async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, onboard, operator_key):
+async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboard, operator_key):
     tenant_a, brand_a = await onboard()
     tenant_b, brand_b = await onboard()
     await client.post("/v1/members", json={"external_id": "a-member"}, headers=brand_a)
     await client.post("/v1/members", json={"external_id": "b-member", "phone": "+1 555 0100"}, headers=brand_b)
+    endpoint = (await client.post("/v1/webhook-endpoints", json={"url": "https://b.example/hooks"},
+                                  headers=brand_b)).json()
     credit = (await client.post("/v1/members/b-member/credits", json={"amount": 100, "reason": "seed"},
                                 headers=brand_b | idem())).json()
     hold = (await client.post("/v1/members/b-member/holds", json={"amount": 10, "reason": "seed"},
                               headers=brand_b | idem())).json()
-    ids = {"external_id": "b-member", "hold_id": hold["id"], "entry_id": credit["entry"]["id"]}
+    await run_in_transaction(db.sessions, relay_outbox)  # B's events become deliveries to B's endpoint
+    delivery = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=brand_b)).json()
+    ids = {"external_id": "b-member", "hold_id": hold["id"], "entry_id": credit["entry"]["id"],
+           "endpoint_id": endpoint["id"], "delivery_id": delivery["data"][0]["id"]}
     before = await snapshot(client, brand_b)
 
     walked = []
-    for method, path, handler in api_routes(client.app):
+    for method, path, _ in api_routes(client.app):
         if path.startswith("/v1/admin"):
             response = await client.request(method, path.replace("{tenant_id:int}", str(tenant_b["id"]))
                                             .replace("{key_id:str}", "x"), headers=brand_a | idem(), json={})
@@ -65,8 +82,12 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, onboard, o
         assert method == "GET" or (method, path) in BODIES, f"the isolation walk needs a body for {method} {path}"
         response = await client.request(method, url, headers=brand_a | idem(),
                                         **({"json": body} if body is not None else {}))
-        assert response.status_code == 404, (method, path, response.status_code, response.text)
-        assert "b-member" not in response.text or response.json()["code"] == "member_not_found"
+        if (method, path) in BATCHES:
+            assert response.status_code == 200, (method, path, response.status_code, response.text)
+            assert {r["error"]["code"] for r in response.json()["results"]} == {"member_not_found"}
+        else:
+            assert response.status_code == 404, (method, path, response.status_code, response.text)
+            assert "b-member" not in response.text or response.json()["code"] == "member_not_found"
         assert "555" not in response.text
         walked.append((method, path))
 

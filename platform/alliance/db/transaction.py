@@ -23,14 +23,15 @@ TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
 MAX_ATTEMPTS = 8
 
 
-def _sqlstate(exc: BaseException) -> str | None:
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, whether it came through SQLAlchemy or straight from asyncpg."""
     if isinstance(exc, DBAPIError):
         exc = exc.orig.__cause__ or exc.orig  # the asyncpg error behind SQLAlchemy's adapter
     return getattr(exc, "sqlstate", None)
 
 
 def is_transient(exc: BaseException) -> bool:
-    return _sqlstate(exc) in TRANSIENT_SQLSTATES
+    return sqlstate_of(exc) in TRANSIENT_SQLSTATES
 
 
 async def backoff(attempt: int) -> None:

@@ -11,6 +11,7 @@ from alliance.worker.tasks import declare_tasks
 TASK_MODULES = (
     "alliance.worker.outbox",
     "alliance.ledger.tasks",
+    "alliance.webhooks.tasks",
 )
 
 

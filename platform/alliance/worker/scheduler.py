@@ -25,6 +25,7 @@ import structlog
 
 from alliance.ledger.tasks import expire_holds, expire_points
 from alliance.settings import get_settings
+from alliance.webhooks.tasks import send_due_retries
 from alliance.worker.broker import configure_broker
 from alliance.worker.outbox import relay_outbox
 from alliance.worker.tasks import Task
@@ -83,6 +84,8 @@ DEFAULT_SCHEDULES = [
     Schedule("relay_outbox", relay_outbox, every=timedelta(seconds=10)),
     Schedule("expire_points", expire_points, every=timedelta(seconds=60)),
     Schedule("expire_holds", expire_holds, every=timedelta(seconds=60)),
+    # Webhook retries: a failed delivery is due again after its backoff; the sweep sends it.
+    Schedule("webhook_retries", send_due_retries, every=timedelta(seconds=10)),
 ]
 
 
