@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get, patch, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from alliance.auth import service as keys
-from alliance.auth.guards import brand_only, current_principal, idempotency_key, operator_only
+from alliance.auth.guards import brand_only, current_principal, forget_verified_keys, idempotency_key, operator_only
 from alliance.auth.keys import KeyKind
 from alliance.db.tenancy import in_tenant_transaction
 from alliance.errors import ProblemError
@@ -109,6 +109,7 @@ class AdminTenantController(Controller):
         key = await in_tenant_transaction(
             request.app.state.db.sessions, None, lambda s: keys.revoke_key(s, tenant_id, key_id)
         )
+        forget_verified_keys()
         return _key_read(key)
 
 

@@ -5,7 +5,10 @@ session's scope (alliance.db.tenancy), never from their arguments."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,7 +63,7 @@ async def create_tenant(session: AsyncSession, data: TenantCreate, *, time_zone:
     effective_from = data.point_value_effective_from or datetime.now(ZoneInfo(time_zone)).date()
     await ledger.set_point_value(
         conn, tenant.id, currency.id, data.point_value,
-        effective_at=datetime.combine(effective_from, time(), ZoneInfo(time_zone)),
+        effective_at=datetime.combine(effective_from, time_of_day(), ZoneInfo(time_zone)),
         settlement_currency=data.settlement_currency,
     )
     await session.flush()
@@ -91,8 +94,27 @@ def member_read(member: Member, cipher: FieldCipher) -> MemberRead:
     )
 
 
-async def _tenant_of_session(session: AsyncSession) -> Tenant:
-    return await session.get(Tenant, scoped_tenant_id(session))
+@dataclass(frozen=True)
+class TenantBooks:
+    """What a value operation needs to know of its brand; cached per process (it changes rarely)."""
+
+    id: int
+    currency_id: int
+    expiry_days: int | None
+
+
+_books: dict[int, tuple[TenantBooks, float]] = {}
+BOOKS_TTL_SECONDS = 30.0
+
+
+async def _tenant_of_session(session: AsyncSession) -> TenantBooks:
+    tenant_id = scoped_tenant_id(session)
+    cached = _books.get(tenant_id)
+    if cached is None or cached[1] < time.monotonic():
+        tenant = await session.get(Tenant, tenant_id)
+        cached = _books[tenant_id] = (TenantBooks(tenant.id, tenant.currency_id, tenant.expiry_days),
+                                      time.monotonic() + BOOKS_TTL_SECONDS)
+    return cached[0]
 
 
 async def upsert_member(session: AsyncSession, cipher: FieldCipher, data: MemberUpsert) -> tuple[Member, bool]:
@@ -156,12 +178,18 @@ async def update_member(session: AsyncSession, cipher: FieldCipher, external_id:
 # --- brand: moving points ------------------------------------------------------------------------------
 
 
-async def _active_member(session: AsyncSession, external_id: str) -> Member:
-    member = await get_member(session, external_id, lock=True)
-    if member.status != "active":
+async def _active_member(session: AsyncSession, external_id: str):
+    """The member's points account, if the member may move points; held FOR SHARE, so a concurrent freeze
+    waits for this operation. Only the two columns needed are read (this is every value move's hot path)."""
+    row = (await session.execute(
+        select(Member.account_id, Member.status).where(Member.external_id == external_id).with_for_update(read=True)
+    )).first()
+    if row is None:
+        raise ProblemError(404, "member_not_found", "No such member", extra={"member": external_id})
+    if row.status != "active":
         raise ProblemError(409, "member_frozen", "The member is frozen: no points move in or out",
                            extra={"member": external_id})
-    return member
+    return row
 
 
 def _metadata(reason: str | None, extra: dict[str, str]) -> dict[str, str]:
@@ -185,7 +213,8 @@ async def credit(session: AsyncSession, external_id: str, data: CreditCreate, *,
                                   idempotency_key=idempotency_key, expires_at=expires_at,
                                   metadata=_metadata(data.reason, data.metadata),
                                   request={"credit": external_id, "body": data})
-    read = await operation_read(conn, tenant.id, entry)
+    read = await operation_read(conn, tenant.id, entry, {member.account_id: f"member:{external_id}",
+                                                         issuance: "system:issuance"})
     if not entry.replayed:  # a replay was announced the first time
         await webhooks.announce(session, "points.credited", external_id, amount=data.amount, entry_id=entry.id,
                                 reason=data.reason, balances=read.balances)
@@ -200,7 +229,8 @@ async def debit(session: AsyncSession, external_id: str, data: DebitCreate, *, i
                                              spread=member.account_id)
     entry = await ledger.transfer(conn, tenant.id, member.account_id, redemption, data.amount, kind="debit",
                                   idempotency_key=idempotency_key, metadata=_metadata(data.reason, data.metadata))
-    read = await operation_read(conn, tenant.id, entry)
+    read = await operation_read(conn, tenant.id, entry, {member.account_id: f"member:{external_id}",
+                                                         redemption: "system:redemption"})
     if not entry.replayed:
         await webhooks.announce(session, "points.debited", external_id, amount=data.amount, entry_id=entry.id,
                                 reason=data.reason, balances=read.balances)
@@ -219,7 +249,7 @@ async def gift(session: AsyncSession, external_id: str, data: GiftCreate, *, ide
     entry = await ledger.transfer(conn, tenant_id, members[external_id].account_id, members[data.to].account_id,
                                   data.amount, kind="gift", idempotency_key=idempotency_key,
                                   metadata=_metadata(None, data.metadata))
-    read = await operation_read(conn, tenant_id, entry)
+    read = await operation_read(conn, tenant_id, entry, {members[m].account_id: f"member:{m}" for m in members})
     if not entry.replayed:
         await webhooks.announce(session, "points.gifted", external_id, to=data.to, amount=data.amount,
                                 entry_id=entry.id, balances=read.balances)
@@ -269,7 +299,8 @@ async def capture_hold(session: AsyncSession, hold_id: int, data: HoldCapture, *
                                              spread=member.account_id)
     entry, captured = await ledger.post_hold(conn, tenant.id, hold_id, redemption, amount=data.amount,
                                              idempotency_key=idempotency_key, metadata=_metadata(None, data.metadata))
-    read = await operation_read(conn, tenant.id, entry)
+    read = await operation_read(conn, tenant.id, entry, {member.account_id: f"member:{owner[0]}",
+                                                         redemption: "system:redemption"})
     if not entry.replayed:
         await webhooks.announce(session, "hold.captured", owner[0], hold_id=hold_id, amount=captured.posted_amount,
                                 entry_id=entry.id, balances=read.balances)
@@ -315,8 +346,14 @@ async def _account_names(conn: asyncpg.Connection, tenant_id: int, account_ids: 
     return {r["id"]: f"member:{r['external_id']}" if r["external_id"] else f"system:{r['kind']}" for r in rows}
 
 
-async def entry_read(conn: asyncpg.Connection, tenant_id: int, entry: Entry) -> EntryRead:
-    names = await _account_names(conn, tenant_id, [p.account_id for p in entry.postings])
+async def entry_read(
+    conn: asyncpg.Connection, tenant_id: int, entry: Entry, known: dict[int, str] | None = None
+) -> EntryRead:
+    """`known`: names of accounts the caller already knows ("member:alice", "system:issuance"), to spare
+    the look-up."""
+    names = known or {}
+    if any(p.account_id not in names for p in entry.postings):
+        names = await _account_names(conn, tenant_id, [p.account_id for p in entry.postings])
     return EntryRead(
         id=entry.id, kind=entry.kind, created_at=entry.created_at, metadata=entry.metadata,
         reverses_entry_id=entry.reverses_entry_id,
@@ -324,8 +361,10 @@ async def entry_read(conn: asyncpg.Connection, tenant_id: int, entry: Entry) -> 
     )
 
 
-async def operation_read(conn: asyncpg.Connection, tenant_id: int, entry: Entry) -> OperationRead:
-    read = await entry_read(conn, tenant_id, entry)
+async def operation_read(
+    conn: asyncpg.Connection, tenant_id: int, entry: Entry, known: dict[int, str] | None = None
+) -> OperationRead:
+    read = await entry_read(conn, tenant_id, entry, known)
     balances = [MemberBalance(p.account.removeprefix("member:"), p.balance_after)
                 for p in read.postings if p.account.startswith("member:")]
     return OperationRead(entry=read, balances=balances, replayed=entry.replayed)

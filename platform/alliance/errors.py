@@ -12,7 +12,6 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from alliance.db.transaction import sqlstate_of
-
 from alliance.ledger import LedgerRejected, Rejection
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"

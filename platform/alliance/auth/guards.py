@@ -9,17 +9,38 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from redis.asyncio import Redis
 
+from alliance.auth.keys import hash_key
 from alliance.auth.principal import Principal, authenticate
 from alliance.errors import ProblemError
 from alliance.settings import get_settings
 
+# Verified keys, by their hash, for a few seconds: a key is looked up once per window, not per request.
+# A revocation therefore takes up to this long to apply.
+VERIFIED_KEY_TTL_SECONDS = 5.0
+_MAX_CACHED_KEYS = 10_000
+_verified: dict[bytes, tuple[Principal, float]] = {}
+
 
 async def authenticated(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     state = connection.app.state
-    async with state.db.sessions() as session:
-        principal = await authenticate(session, connection.headers.get("authorization"))
+    authorization = connection.headers.get("authorization") or ""
+    cache_key = hash_key(authorization)
+    cached = _verified.get(cache_key)
+    if cached is not None and cached[1] > time.monotonic():
+        principal = cached[0]
+    else:
+        async with state.db.sessions() as session:
+            principal = await authenticate(session, authorization)
+        if len(_verified) >= _MAX_CACHED_KEYS:
+            _verified.clear()
+        _verified[cache_key] = (principal, time.monotonic() + VERIFIED_KEY_TTL_SECONDS)
     await enforce_rate_limit(state.redis, principal, get_settings().rate_limit_per_second)
     connection.scope["state"]["principal"] = principal
+
+
+def forget_verified_keys() -> None:
+    """After a revocation: this process stops trusting cached keys at once (others within the TTL)."""
+    _verified.clear()
 
 
 async def enforce_rate_limit(redis: Redis, principal: Principal, per_second: int) -> None:
