@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import click
+import msgspec
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -31,8 +32,12 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
-def _fail(problem: ProblemError) -> None:
-    raise click.ClickException(f"{problem.code}: {problem.title}")
+def _run(work):
+    """run_db, with a refusal printed as its problem code instead of a traceback."""
+    try:
+        return run_db(work)
+    except ProblemError as problem:
+        raise click.ClickException(f"{problem.code}: {problem.title}") from None
 
 
 async def _tenant_by_code(session, code: str) -> Tenant:
@@ -49,7 +54,7 @@ def tenants() -> None:
 
 @tenants.command("list")
 def tenants_list() -> None:
-    rows = run_db(service.list_tenants)
+    rows = _run(service.list_tenants)
     table = _table("Brands", "id", "code", "name", "status", "currency", "expiry (days)", "since")
     for t in rows:
         table.add_row(str(t.id), t.code, t.name, t.status, t.currency_code, str(t.expiry_days or "never"),
@@ -64,12 +69,12 @@ def tenants_list() -> None:
 @click.option("--point-value", required=True, type=Decimal, help="worth of one point in the settlement currency")
 @click.option("--expiry-days", type=int, default=None, help="credits expire after this many days")
 def tenants_create(code: str, name: str, currency_code: str, point_value: Decimal, expiry_days: int | None) -> None:
-    try:
-        data = TenantCreate(code=code, name=name, currency_code=currency_code, point_value=point_value,
-                            expiry_days=expiry_days)
-        tenant = run_db(lambda s: service.create_tenant(s, data, time_zone=get_settings().time_zone))
-    except ProblemError as problem:
-        _fail(problem)
+    try:  # convert, not construct: constraints are checked only when converting
+        data = msgspec.convert({"code": code, "name": name, "currency_code": currency_code, "point_value": point_value,
+                                "expiry_days": expiry_days}, TenantCreate)
+    except msgspec.ValidationError as invalid:
+        raise click.ClickException(f"validation_error: {invalid}") from None
+    tenant = _run(lambda s: service.create_tenant(s, data, time_zone=get_settings().time_zone))
     console.print(f"brand [bold]{tenant.code}[/bold] admitted with id {tenant.id}")
 
 
@@ -84,10 +89,7 @@ def keys_list(code: str) -> None:
     async def work(session):
         return await key_service.list_keys(session, (await _tenant_by_code(session, code)).id)
 
-    try:
-        rows = run_db(work)
-    except ProblemError as problem:
-        _fail(problem)
+    rows = _run(work)
     table = _table(f"API keys of {code}", "key id", "name", "created", "revoked")
     for k in rows:
         table.add_row(k.key_id, k.name, f"{k.created_at:%Y-%m-%d %H:%M}",
@@ -103,10 +105,7 @@ def keys_create(code: str, name: str) -> None:
         tenant = await _tenant_by_code(session, code)
         return await key_service.create_key(session, kind=KeyKind.BRAND, name=name, tenant_id=tenant.id)
 
-    try:
-        key, issued = run_db(work)
-    except ProblemError as problem:
-        _fail(problem)
+    key, issued = _run(work)
     console.print(f"key {key.key_id} for {code}; keep it secret, it is shown only now:")
     click.echo(issued.secret)
 
@@ -118,10 +117,7 @@ def keys_revoke(code: str, key_id: str) -> None:
     async def work(session):
         return await key_service.revoke_key(session, (await _tenant_by_code(session, code)).id, key_id)
 
-    try:
-        run_db(work)
-    except ProblemError as problem:
-        _fail(problem)
+    _run(work)
     console.print(f"key {key_id} revoked")
 
 
@@ -141,10 +137,7 @@ def members_list(code: str, limit: int) -> None:
         conn = await driver_connection(session)
         return [(m, await ledger.account_balance(conn, tenant.id, m.account_id)) for m in rows]
 
-    try:
-        rows = run_db(work)
-    except ProblemError as problem:
-        _fail(problem)
+    rows = _run(work)
     table = _table(f"Members of {code}", "member", "status", "balance", "held", "available", "since")
     for member, balance in rows:
         table.add_row(member.external_id, member.status, f"{balance.balance:,}", f"{balance.held:,}",
@@ -166,10 +159,7 @@ def members_show(code: str, external_id: str, lines: int) -> None:
                                      kind=None)
         return balance, page
 
-    try:
-        balance, page = run_db(work)
-    except ProblemError as problem:
-        _fail(problem)
+    balance, page = _run(work)
     console.print(f"[bold]{external_id}[/bold] at {code}: balance {balance.balance:,} · held {balance.held:,} "
                   f"· available {balance.available:,}")
     if balance.expiring:

@@ -17,7 +17,7 @@ from schemathesis.python import asgi
 
 from alliance.app import create_app
 from alliance.errors import PROBLEM_MEDIA_TYPE
-from tests.tenants.conftest import bearer, operator_key  # noqa: F401 (operator_key is a fixture)
+from tests.api import bearer
 
 OPENAPI_PATH = "/docs/openapi.json"
 EXAMPLES_PER_OPERATION = 15

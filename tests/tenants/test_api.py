@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.tenants.conftest import bearer, idem
+from tests.api import bearer, idem
 
 
 def assert_problem(response, status: int, code: str) -> dict:

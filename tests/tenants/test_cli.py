@@ -25,6 +25,9 @@ def test_operator_manages_brands_keys_and_members_from_the_cli(cli):
     assert created.exit_code == 0 and f"brand {code} admitted" in created.output
     assert code in cli("tenants", "list").output
 
+    invalid = cli("tenants", "create", "--code", "Not A Slug", "--name", "X", "--currency", "M", "--point-value", "1")
+    assert invalid.exit_code == 1 and "validation_error" in invalid.output
+
     duplicate = cli("tenants", "create", "--code", code, "--name", "X", "--currency", "MILES", "--point-value", "1")
     assert duplicate.exit_code == 1 and "tenant_code_taken" in duplicate.output
 

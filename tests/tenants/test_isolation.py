@@ -6,7 +6,7 @@ from litestar.handlers import HTTPRouteHandler
 
 from alliance.db import run_in_transaction
 from alliance.worker.outbox import relay_outbox
-from tests.tenants.conftest import bearer, idem
+from tests.api import bearer, idem
 
 # A valid body for each brand route that takes one, so the call reaches the tenant check.
 BODIES = {

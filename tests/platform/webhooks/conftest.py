@@ -3,22 +3,16 @@ called directly, and a real HTTP receiver on a free local port that records what
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from litestar.testing import AsyncTestClient
 
-from alliance.app import create_app
-from alliance.auth import service as keys
-from alliance.auth.keys import KeyKind
 from alliance.db import run_in_transaction
 from alliance.webhooks.tasks import deliver
 from alliance.worker.outbox import relay_outbox
-from tests.tenants.conftest import bearer
 
 
 @dataclass(frozen=True)
@@ -114,46 +108,6 @@ def make_due(pool):
 
     return run
 
-
-# The brand API, as tests/tenants/conftest.py has it: an app on the test database, brands onboarded over HTTP.
-
-
-@pytest.fixture(scope="session")
-async def operator_key(db) -> str:
-    _, issued = await run_in_transaction(
-        db.sessions, lambda s: keys.create_key(s, kind=KeyKind.OPERATOR, name="tests", tenant_id=None)
-    )
-    return issued.secret
-
-
-@pytest.fixture
-async def client(database_url, redis_url, redis, tmp_path, monkeypatch):
-    # The data folder holds the data key: the app and the delivery task (called here) share it.
-    monkeypatch.setenv("ALLIANCE_DATA_DIR", str(tmp_path))
-    from alliance.settings import get_settings
-
-    get_settings.cache_clear()
-    app = create_app(database_url=database_url, redis_url=redis_url)
-    async with AsyncTestClient(app) as client:
-        yield client
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def onboard(client, operator_key):
-    """Admits a brand and returns (tenant, headers of a brand key)."""
-
-    async def admit() -> tuple[dict, dict[str, str]]:
-        body = {"code": f"brand-{os.urandom(4).hex()}", "name": "Coffee Chain", "currency_code": "BEANS",
-                "point_value": "0.10"}
-        tenant = await client.post("/v1/admin/tenants", json=body, headers=bearer(operator_key))
-        assert tenant.status_code == 201, tenant.text
-        key = await client.post(f"/v1/admin/tenants/{tenant.json()['id']}/keys", json={"name": "backend"},
-                                headers=bearer(operator_key))
-        assert key.status_code == 201, key.text
-        return tenant.json(), bearer(key.json()["secret"])
-
-    return admit
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ brand seeing nothing of it."""
 
 import pytest
 
-from tests.tenants.conftest import idem
+from tests.api import idem
 
 
 def assert_problem(response, status: int, code: str) -> dict:

@@ -8,7 +8,7 @@ from standardwebhooks.webhooks import Webhook
 from alliance.db import run_in_transaction
 from alliance.webhooks.service import DISABLE_AFTER_FAILURES, MAX_ATTEMPTS, RETRY_DELAYS
 from alliance.webhooks.tasks import send_due_retries
-from tests.tenants.conftest import idem
+from tests.api import idem
 
 
 async def credit(client, headers, amount: int = 10) -> dict:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from alliance.db import run_in_transaction
 from alliance.ledger.tasks import expire_holds, expire_points
-from tests.tenants.conftest import idem
+from tests.api import idem
 
 
 async def member_events(pool, tenant_id: int) -> list[tuple[str, dict]]:

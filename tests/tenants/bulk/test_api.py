@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.tenants.conftest import bearer, idem
+from tests.api import bearer, idem
 
 URL = "/v1/bulk/operations"
 
