@@ -37,10 +37,14 @@ from alliance_sdk._errors import (
     TenantNotFoundError,
     UnprocessableEntityError,
     ValidationError,
+    WebhookDeliveryNotFoundError,
+    WebhookEndpointLimitReachedError,
+    WebhookEndpointNotFoundError,
 )
 from alliance_sdk._models import (
     ApiKey,
     Balance,
+    BulkResult,
     Entry,
     ExpiringPoints,
     HistoryItem,
@@ -50,19 +54,25 @@ from alliance_sdk._models import (
     Operation,
     Posting,
     Tenant,
+    WebhookDelivery,
+    WebhookDeliveryPage,
+    WebhookEndpoint,
 )
 from alliance_sdk._request import NOT_GIVEN, NotGiven
 from alliance_sdk._version import __version__
+from alliance_sdk.resources.bulk import BulkCredit, BulkDebit
 from alliance_sdk.webhooks import WebhookVerificationError
 
 __all__ = [
     "NOT_GIVEN", "APIConnectionError", "APIStatusError", "APITimeoutError", "Alliance", "AllianceError",
     "AlreadyReversedError", "AmountExceedsHoldError", "ApiKey", "AsyncAlliance", "AuthenticationError",
-    "BadRequestError", "Balance", "ConflictError", "Entry", "EntryIsReversalError", "EntryNotFoundError",
-    "ExpiringPoints", "HistoryItem", "HistoryPage", "Hold", "HoldExpiredError", "HoldNotFoundError",
-    "HoldNotPendingError", "IdempotencyKeyReusedError", "InsufficientPointsError", "InternalServerError",
-    "KeyNotFoundError", "Member", "MemberFrozenError", "MemberNotFoundError", "NotFoundError", "NotGiven",
-    "Operation", "PermissionDeniedError", "Posting", "RateLimitError", "Tenant", "TenantCodeTakenError",
-    "TenantNotFoundError", "UnprocessableEntityError", "ValidationError", "WebhookVerificationError", "__version__",
+    "BadRequestError", "Balance", "BulkCredit", "BulkDebit", "BulkResult", "ConflictError", "Entry",
+    "EntryIsReversalError", "EntryNotFoundError", "ExpiringPoints", "HistoryItem", "HistoryPage", "Hold",
+    "HoldExpiredError", "HoldNotFoundError", "HoldNotPendingError", "IdempotencyKeyReusedError",
+    "InsufficientPointsError", "InternalServerError", "KeyNotFoundError", "Member", "MemberFrozenError",
+    "MemberNotFoundError", "NotFoundError", "NotGiven", "Operation", "PermissionDeniedError", "Posting",
+    "RateLimitError", "Tenant", "TenantCodeTakenError", "TenantNotFoundError", "UnprocessableEntityError",
+    "ValidationError", "WebhookDelivery", "WebhookDeliveryNotFoundError", "WebhookDeliveryPage", "WebhookEndpoint",
+    "WebhookEndpointLimitReachedError", "WebhookEndpointNotFoundError", "WebhookVerificationError", "__version__",
     "webhooks",
 ]

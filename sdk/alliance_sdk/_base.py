@@ -80,7 +80,7 @@ class BaseClient:
     def _parse(response: httpx.Response, parse: Callable[[Any], T]) -> T:
         if not response.is_success:
             raise error_from_response(response)
-        return parse(response.json())
+        return parse(response.json() if response.content else None)  # 204: no body
 
 
 def _is_retryable(response: httpx.Response) -> bool:

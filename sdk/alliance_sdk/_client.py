@@ -15,12 +15,18 @@ from alliance_sdk._request import APIRequest
 from alliance_sdk.resources import (
     Admin,
     AsyncAdmin,
+    AsyncBulk,
     AsyncEntries,
     AsyncHolds,
     AsyncMembers,
+    AsyncWebhookDeliveries,
+    AsyncWebhookEndpoints,
+    Bulk,
     Entries,
     Holds,
     Members,
+    WebhookDeliveries,
+    WebhookEndpoints,
 )
 
 T = TypeVar("T")
@@ -47,6 +53,9 @@ class Alliance(BaseClient):
         self.members = Members(self)
         self.holds = Holds(self)
         self.entries = Entries(self)
+        self.bulk = Bulk(self)
+        self.webhook_endpoints = WebhookEndpoints(self)
+        self.webhook_deliveries = WebhookDeliveries(self)
         self.admin = Admin(self)
 
     def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:
@@ -97,6 +106,9 @@ class AsyncAlliance(BaseClient):
         self.members = AsyncMembers(self)
         self.holds = AsyncHolds(self)
         self.entries = AsyncEntries(self)
+        self.bulk = AsyncBulk(self)
+        self.webhook_endpoints = AsyncWebhookEndpoints(self)
+        self.webhook_deliveries = AsyncWebhookDeliveries(self)
         self.admin = AsyncAdmin(self)
 
     async def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:

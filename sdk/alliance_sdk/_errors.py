@@ -99,6 +99,14 @@ class KeyNotFoundError(NotFoundError):
     pass
 
 
+class WebhookEndpointNotFoundError(NotFoundError):
+    pass
+
+
+class WebhookDeliveryNotFoundError(NotFoundError):
+    pass
+
+
 class MemberFrozenError(ConflictError):
     pass
 
@@ -117,6 +125,10 @@ class AlreadyReversedError(ConflictError):
 
 class TenantCodeTakenError(ConflictError):
     pass
+
+
+class WebhookEndpointLimitReachedError(ConflictError):
+    """The brand has as many webhook endpoints as it may: delete one first."""
 
 
 class ValidationError(UnprocessableEntityError):
@@ -154,11 +166,14 @@ ERROR_BY_CODE: dict[str, type[APIStatusError]] = {
     "entry_not_found": EntryNotFoundError,
     "tenant_not_found": TenantNotFoundError,
     "key_not_found": KeyNotFoundError,
+    "webhook_endpoint_not_found": WebhookEndpointNotFoundError,
+    "webhook_delivery_not_found": WebhookDeliveryNotFoundError,
     "member_frozen": MemberFrozenError,
     "idempotency_key_reused": IdempotencyKeyReusedError,
     "hold_not_pending": HoldNotPendingError,
     "already_reversed": AlreadyReversedError,
     "tenant_code_taken": TenantCodeTakenError,
+    "webhook_endpoint_limit_reached": WebhookEndpointLimitReachedError,
     "validation_error": ValidationError,
     "insufficient_points": InsufficientPointsError,
     "hold_expired": HoldExpiredError,

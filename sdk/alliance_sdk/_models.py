@@ -179,3 +179,89 @@ class ApiKey:
     def from_json(cls, data: dict[str, Any]) -> ApiKey:
         return cls(key_id=data["key_id"], name=data["name"], created_at=_datetime(data["created_at"]),
                    revoked_at=_datetime(data.get("revoked_at")), secret=data.get("secret") or None)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpoint:
+    id: int
+    url: str
+    description: str | None
+    event_types: tuple[str, ...]  # empty: every event type
+    status: str  # "active" or "disabled"
+    disabled_reason: str | None
+    consecutive_failures: int
+    created_at: datetime
+    secret: str | None  # the signing secret "whsec_...", only in the answer to its creation: store it then
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebhookEndpoint:
+        return cls(
+            id=data["id"], url=data["url"], description=data.get("description"),
+            event_types=tuple(data["event_types"]), status=data["status"],
+            disabled_reason=data.get("disabled_reason"), consecutive_failures=data["consecutive_failures"],
+            created_at=_datetime(data["created_at"]), secret=data.get("secret") or None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event sent (or to be sent) to one endpoint, with the outcome of its last attempt."""
+
+    id: int
+    endpoint_id: int
+    event_id: int
+    event_type: str
+    status: str  # "pending", "succeeded", "failed" (out of attempts), "abandoned" (its endpoint was disabled)
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any]  # the message as sent: {"type", "timestamp", "data"}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebhookDelivery:
+        return cls(
+            id=data["id"], endpoint_id=data["endpoint_id"], event_id=data["event_id"],
+            event_type=data["event_type"], status=data["status"], attempts=data["attempts"],
+            next_attempt_at=_datetime(data.get("next_attempt_at")), last_status_code=data.get("last_status_code"),
+            last_error=data.get("last_error"), created_at=_datetime(data["created_at"]),
+            delivered_at=_datetime(data.get("delivered_at")), payload=data["payload"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDeliveryPage:
+    data: tuple[WebhookDelivery, ...]
+    next_cursor: str | None  # None on the last page
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WebhookDeliveryPage:
+        return cls(data=tuple(WebhookDelivery.from_json(d) for d in data["data"]),
+                   next_cursor=data.get("next_cursor"))
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    """One bulk item's outcome; `error` is set when it was rejected."""
+
+    index: int
+    idempotency_key: str
+    status: str  # "applied", "replayed" (the key's earlier outcome) or "rejected"
+    entry_id: int | None
+    balance: int | None  # the member's balance right after this item's entry
+    error: dict[str, Any] | None  # the problem: its "code", "title" and detail members (e.g. "available")
+
+    @property
+    def error_code(self) -> str | None:
+        return self.error["code"] if self.error else None
+
+    @property
+    def error_title(self) -> str | None:
+        return self.error.get("title") if self.error else None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BulkResult:
+        return cls(index=data["index"], idempotency_key=data["idempotency_key"], status=data["status"],
+                   entry_id=data.get("entry_id"), balance=data.get("balance"), error=data.get("error"))

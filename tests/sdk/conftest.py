@@ -8,23 +8,26 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
 from alliance_sdk import Alliance, AsyncAlliance
 
 from alliance.app import create_app
-from alliance.auth import service as keys
-from alliance.auth.keys import KeyKind
-from alliance.db import run_in_transaction
 from alliance.settings import get_settings
 
 
 @pytest.fixture(scope="session")
-def base_url(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's data folder: it keeps the development data-encryption key (webhook secrets)."""
+    return tmp_path_factory.mktemp("alliance-data")
+
+
+@pytest.fixture(scope="session")
+def base_url(database_url: str, redis_url: str, data_dir: Path) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as env:
-        # The app keeps its development data-encryption key here.
-        env.setenv("ALLIANCE_DATA_DIR", str(tmp_path_factory.mktemp("alliance-data")))
+        env.setenv("ALLIANCE_DATA_DIR", str(data_dir))
         get_settings.cache_clear()
         app = create_app(database_url=database_url, redis_url=redis_url)
     get_settings.cache_clear()
@@ -42,14 +45,6 @@ def base_url(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPat
     server.should_exit = True
     thread.join(timeout=10)
     listener.close()
-
-
-@pytest.fixture(scope="session")
-async def operator_key(db) -> str:
-    _, issued = await run_in_transaction(
-        db.sessions, lambda s: keys.create_key(s, kind=KeyKind.OPERATOR, name="sdk tests", tenant_id=None)
-    )
-    return issued.secret
 
 
 @pytest.fixture

@@ -162,3 +162,13 @@ def test_the_key_and_base_url_come_from_the_environment(monkeypatch: pytest.Monk
     with Alliance() as client:
         assert (client.api_key, client.base_url) == ("alk_env", "https://alliance.example")
         assert "alk_env" not in repr(client)
+
+
+def test_a_retried_bulk_request_sends_the_same_item_keys(brand: Alliance, brand_key: str, base_url: str):
+    brand.members.upsert("dave")
+    transport = LoseFirstResponse()
+    with Alliance(api_key=brand_key, base_url=base_url, http_client=httpx.Client(transport=transport)) as flaky:
+        [result] = flaky.bulk.apply([{"kind": "credit", "member": "dave", "amount": 70, "reason": "import"}])
+    assert transport.sent[0].content == transport.sent[1].content
+    assert result.status == "replayed"  # the lost first attempt applied it
+    assert brand.members.balance("dave").balance == 70
