@@ -1,1 +1,2 @@
-"""The exchange domain (built by a later issue)."""
+"""The exchange domain: signing keys and verification of signed transfers (exchange.signing); alliance
+membership, rate cards, quotes and conversions come next."""

@@ -9,6 +9,7 @@ import alliance.auth.models  # noqa: F401  every domain's models register on the
 import alliance.ledger.models  # noqa: F401
 import alliance.webhooks.models  # noqa: F401
 import alliance.worker.outbox  # noqa: F401
+import exchange.signing.models  # noqa: F401
 import tenants.models  # noqa: F401
 from alliance.db import metadata, sqlalchemy_url
 from alliance.resources import database_url_for_tools

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from alliance.auth.guards import authenticated
 from alliance.crypto.data_key import field_cipher
+from alliance.crypto.platform_key import jwks_endpoint, platform_signer
 from alliance.db import Database
 from alliance.db.migrate import pending_migrations
 from alliance.errors import EXCEPTION_HANDLERS
@@ -41,11 +42,13 @@ class PendingMigrationsError(RuntimeError):
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, redis_url: str | None = None
 ) -> Litestar:
+    from exchange.signing.controllers import ROUTE_HANDLERS as SIGNING_ROUTES
     from tenants.controllers import ROUTE_HANDLERS as TENANT_ROUTES
 
     settings = settings or get_settings()
     configure_logging(json=settings.production, level=settings.log_level)
     cipher = field_cipher(settings)
+    signer = platform_signer(settings)
     if database_url is None or redis_url is None:
         services = resolve_backing_services(settings)
         database_url, redis_url = database_url or services.database_url, redis_url or services.redis_url
@@ -61,6 +64,7 @@ def create_app(
         app.state.db = Database.connect(database_url, pool_size=settings.db_pool_size, application_name="alliance-api")
         app.state.redis = Redis.from_url(redis_url)
         app.state.cipher = cipher
+        app.state.platform_signer = signer
         configure_broker(redis_url)
         try:
             yield
@@ -69,10 +73,13 @@ def create_app(
             await app.state.redis.aclose()
 
     return Litestar(
-        # Every /v1 request is authenticated by its API key; each controller says which kind it serves.
+        # Every /v1 request is authenticated by its API key; each controller says which kind it serves. The
+        # platform's public keys (JWKS) are public.
         route_handlers=[
             HealthController,
-            Router(path="/", route_handlers=[*TENANT_ROUTES, *WEBHOOK_ROUTES], guards=[authenticated]),
+            jwks_endpoint,
+            Router(path="/", route_handlers=[*TENANT_ROUTES, *WEBHOOK_ROUTES, *SIGNING_ROUTES],
+                   guards=[authenticated]),
         ],
         lifespan=[lifespan],
         state=AppState(),

@@ -35,6 +35,9 @@ class Settings:
     # 32 bytes, base64: encrypts personal data at rest. Required in production; in development a key is
     # generated once under data_dir.
     data_key: str | None = None
+    # The platform's private Ed25519 signing key (a JWK as JSON, or a PKCS#8 PEM): it countersigns accepted
+    # transfers. Required in production; in development a key is generated once under data_dir.
+    platform_signing_key: str | None = None
     # Requests per second per API key.
     rate_limit_per_second: int = 200
 
@@ -57,6 +60,7 @@ class Settings:
             settlement_currency=_env("SETTLEMENT_CURRENCY", "CNY"),
             outbox_batch_size=int(_env("OUTBOX_BATCH_SIZE", "100")),
             data_key=_env("DATA_KEY"),
+            platform_signing_key=_env("PLATFORM_SIGNING_KEY"),
             rate_limit_per_second=int(_env("RATE_LIMIT_PER_SECOND", "200")),
         )
 

@@ -1,4 +1,4 @@
-"""What the API process holds for its lifetime: the database and a Redis client."""
+"""What the API process holds for its lifetime: the database, a Redis client and the platform's keys."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from litestar.datastructures import State
 from redis.asyncio import Redis
 
 from alliance.crypto.fields import FieldCipher
+from alliance.crypto.platform_key import PlatformSigner
 from alliance.db import Database
 
 
@@ -13,3 +14,4 @@ class AppState(State):
     db: Database
     redis: Redis
     cipher: FieldCipher
+    platform_signer: PlatformSigner

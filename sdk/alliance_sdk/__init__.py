@@ -5,6 +5,8 @@
     with Alliance(api_key="alk_...") as alliance:
         alliance.members.upsert("alice")
         alliance.members.credit("alice", 100, reason="purchase")
+
+Signing transfers (`alliance_sdk.signing`) needs the extra: pip install "alliance-sdk[signing]".
 """
 
 from alliance_sdk import webhooks
@@ -33,6 +35,9 @@ from alliance_sdk._errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    SigningKeyKidTakenError,
+    SigningKeyLimitReachedError,
+    SigningKeyNotFoundError,
     TenantCodeTakenError,
     TenantNotFoundError,
     UnprocessableEntityError,
@@ -53,6 +58,7 @@ from alliance_sdk._models import (
     Member,
     Operation,
     Posting,
+    SigningKey,
     Tenant,
     WebhookDelivery,
     WebhookDeliveryPage,
@@ -71,7 +77,8 @@ __all__ = [
     "HoldExpiredError", "HoldNotFoundError", "HoldNotPendingError", "IdempotencyKeyReusedError",
     "InsufficientPointsError", "InternalServerError", "KeyNotFoundError", "Member", "MemberFrozenError",
     "MemberNotFoundError", "NotFoundError", "NotGiven", "Operation", "PermissionDeniedError", "Posting",
-    "RateLimitError", "Tenant", "TenantCodeTakenError", "TenantNotFoundError", "UnprocessableEntityError",
+    "RateLimitError", "SigningKey", "SigningKeyKidTakenError", "SigningKeyLimitReachedError",
+    "SigningKeyNotFoundError", "Tenant", "TenantCodeTakenError", "TenantNotFoundError", "UnprocessableEntityError",
     "ValidationError", "WebhookDelivery", "WebhookDeliveryNotFoundError", "WebhookDeliveryPage", "WebhookEndpoint",
     "WebhookEndpointLimitReachedError", "WebhookEndpointNotFoundError", "WebhookVerificationError", "__version__",
     "webhooks",

@@ -19,12 +19,14 @@ from alliance_sdk.resources import (
     AsyncEntries,
     AsyncHolds,
     AsyncMembers,
+    AsyncSigningKeys,
     AsyncWebhookDeliveries,
     AsyncWebhookEndpoints,
     Bulk,
     Entries,
     Holds,
     Members,
+    SigningKeys,
     WebhookDeliveries,
     WebhookEndpoints,
 )
@@ -56,6 +58,7 @@ class Alliance(BaseClient):
         self.bulk = Bulk(self)
         self.webhook_endpoints = WebhookEndpoints(self)
         self.webhook_deliveries = WebhookDeliveries(self)
+        self.signing_keys = SigningKeys(self)
         self.admin = Admin(self)
 
     def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:
@@ -109,6 +112,7 @@ class AsyncAlliance(BaseClient):
         self.bulk = AsyncBulk(self)
         self.webhook_endpoints = AsyncWebhookEndpoints(self)
         self.webhook_deliveries = AsyncWebhookDeliveries(self)
+        self.signing_keys = AsyncSigningKeys(self)
         self.admin = AsyncAdmin(self)
 
     async def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:

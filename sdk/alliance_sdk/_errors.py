@@ -107,6 +107,18 @@ class WebhookDeliveryNotFoundError(NotFoundError):
     pass
 
 
+class SigningKeyNotFoundError(NotFoundError):
+    pass
+
+
+class SigningKeyKidTakenError(ConflictError):
+    """The brand already has a key with this kid (revoked or not): a kid names one key forever."""
+
+
+class SigningKeyLimitReachedError(ConflictError):
+    """The brand has as many unrevoked signing keys as it may: revoke one first."""
+
+
 class MemberFrozenError(ConflictError):
     pass
 
@@ -168,6 +180,9 @@ ERROR_BY_CODE: dict[str, type[APIStatusError]] = {
     "key_not_found": KeyNotFoundError,
     "webhook_endpoint_not_found": WebhookEndpointNotFoundError,
     "webhook_delivery_not_found": WebhookDeliveryNotFoundError,
+    "signing_key_not_found": SigningKeyNotFoundError,
+    "signing_key_kid_taken": SigningKeyKidTakenError,
+    "signing_key_limit_reached": SigningKeyLimitReachedError,
     "member_frozen": MemberFrozenError,
     "idempotency_key_reused": IdempotencyKeyReusedError,
     "hold_not_pending": HoldNotPendingError,

@@ -265,3 +265,22 @@ class BulkResult:
     def from_json(cls, data: dict[str, Any]) -> BulkResult:
         return cls(index=data["index"], idempotency_key=data["idempotency_key"], status=data["status"],
                    entry_id=data.get("entry_id"), balance=data.get("balance"), error=data.get("error"))
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    kid: str
+    public_jwk: dict[str, Any]  # {"kty": "OKP", "crv": "Ed25519", "x": ...}
+    not_before: datetime
+    not_after: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+    status: str  # "scheduled", "active", "expired" or "revoked"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SigningKey:
+        return cls(
+            kid=data["kid"], public_jwk=dict(data["public_jwk"]), not_before=_datetime(data["not_before"]),
+            not_after=_datetime(data.get("not_after")), revoked_at=_datetime(data.get("revoked_at")),
+            created_at=_datetime(data["created_at"]), status=data["status"],
+        )

@@ -21,6 +21,7 @@ BODIES = {
     ("PATCH", "/v1/webhook-endpoints/{endpoint_id:int}"): {"url": "https://evil.example/", "status": "disabled"},
     ("DELETE", "/v1/webhook-endpoints/{endpoint_id:int}"): None,
     ("POST", "/v1/webhook-deliveries/{delivery_id:int}/redeliver"): None,
+    ("POST", "/v1/signing-keys/{kid:str}/revoke"): None,
     ("POST", "/v1/bulk/operations"): {"items": [
         {"kind": kind, "member": "b-member", "amount": 5, "reason": "x", "idempotency_key": f"iso-{kind}"}
         for kind in ("credit", "debit")]},
@@ -28,8 +29,9 @@ BODIES = {
 # Batch routes answer 200 with an outcome per item: every item addressing B's member is refused as not found.
 BATCHES = {("POST", "/v1/bulk/operations")}
 # Upsert addresses the caller's own namespace: B's external id there makes an unrelated member of A. So do
-# registering and listing webhook endpoints (B's endpoint stays out of A's list: the snapshot checks B's).
-OWN_NAMESPACE = {("POST", "/v1/members"), ("POST", "/v1/webhook-endpoints"), ("GET", "/v1/webhook-endpoints")}
+# registering and listing webhook endpoints and signing keys (B's stay out of A's lists: the snapshot checks B's).
+OWN_NAMESPACE = {("POST", "/v1/members"), ("POST", "/v1/webhook-endpoints"), ("GET", "/v1/webhook-endpoints"),
+                 ("POST", "/v1/signing-keys"), ("GET", "/v1/signing-keys")}
 
 
 def api_routes(app):
@@ -44,7 +46,8 @@ async def snapshot(client, brand_b):
     balance = (await client.get("/v1/members/b-member/balance", headers=brand_b)).json()
     member = (await client.get("/v1/members/b-member", headers=brand_b)).json()
     endpoints = (await client.get("/v1/webhook-endpoints", headers=brand_b)).json()
-    return balance, member, endpoints
+    signing_keys = (await client.get("/v1/signing-keys", headers=brand_b)).json()
+    return balance, member, endpoints, signing_keys
 
 
 async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboard, operator_key):
@@ -58,10 +61,13 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboar
                                 headers=brand_b | idem())).json()
     hold = (await client.post("/v1/members/b-member/holds", json={"amount": 10, "reason": "seed"},
                               headers=brand_b | idem())).json()
+    signing_key = await client.post("/v1/signing-keys", headers=brand_b, json={
+        "kid": "b-key", "public_jwk": {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}})
+    assert signing_key.status_code == 201, signing_key.text
     await run_in_transaction(db.sessions, relay_outbox)  # B's events become deliveries to B's endpoint
     delivery = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=brand_b)).json()
     ids = {"external_id": "b-member", "hold_id": hold["id"], "entry_id": credit["entry"]["id"],
-           "endpoint_id": endpoint["id"], "delivery_id": delivery["data"][0]["id"]}
+           "endpoint_id": endpoint["id"], "delivery_id": delivery["data"][0]["id"], "kid": "b-key"}
     before = await snapshot(client, brand_b)
 
     walked = []
@@ -92,7 +98,8 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboar
         walked.append((method, path))
 
     assert len(walked) >= 14
-    assert await snapshot(client, brand_b) == before
+    after = await snapshot(client, brand_b)
+    assert after == before and after[3][0]["status"] == "active"  # B's signing key is still unrevoked
 
 
 async def test_keys_stay_on_their_side(client, onboard, operator_key):

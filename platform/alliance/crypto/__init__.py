@@ -1,1 +1,1 @@
-"""Cryptography of the platform: field encryption of personal data (signing keys and JWS come later)."""
+"""Cryptography of the platform: field encryption of personal data, and the platform's signing key (JWS)."""

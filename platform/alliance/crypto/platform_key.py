@@ -1,0 +1,89 @@
+"""The platform's own Ed25519 signing key: it countersigns what the platform accepts, and its public half is
+published as a JWKS (GET /.well-known/jwks.json) so anyone holding a countersigned record can verify it.
+
+The key comes from ALLIANCE_PLATFORM_SIGNING_KEY (a private Ed25519 JWK as JSON, or a PKCS#8 PEM), required in
+production; in development a key is generated once under the data folder (0600), like the data key."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import SecurityWarning
+from joserfc.jwk import OKPKey
+from litestar import Request, Response, get
+
+from alliance.settings import Settings
+
+ALGORITHM = "EdDSA"
+COUNTERSIGNATURE_TYPE = "alliance-countersignature+jws"
+KEY_FILE = "platform-signing-key.pem"
+JWKS_MAX_AGE_SECONDS = 300
+
+
+def canonical_json(record: dict[str, Any]) -> bytes:
+    """The bytes a countersignature covers: sorted keys, no insignificant whitespace, UTF-8."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class PlatformSigner:
+    """Signs with the platform key; `kid` is the key's RFC 7638 thumbprint."""
+
+    def __init__(self, key: OKPKey) -> None:
+        if key.key_type != "OKP" or key.curve_name != "Ed25519" or not key.is_private:
+            raise ValueError("the platform signing key must be a private Ed25519 key")
+        self._key = key
+        self.kid = key.thumbprint()
+
+    @classmethod
+    def from_text(cls, text: str) -> PlatformSigner:
+        text = text.strip()
+        try:
+            key = OKPKey.import_key(json.loads(text) if text.startswith("{") else text)
+        except Exception as error:  # noqa: BLE001  a misconfiguration: say what is expected, not the key
+            raise ValueError("ALLIANCE_PLATFORM_SIGNING_KEY is not a private Ed25519 JWK or PKCS#8 PEM") from error
+        return cls(key)
+
+    def countersign(self, record: dict[str, Any]) -> str:
+        """A compact JWS (EdDSA) over the record's canonical JSON, which it carries as its payload."""
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": COUNTERSIGNATURE_TYPE, "iat": int(time.time())}
+        registry = jws.JWSRegistry(algorithms=[ALGORITHM], strict_check_header=False)
+        with warnings.catch_warnings():  # joserfc warns on "EdDSA" (RFC 9864 prefers "Ed25519"); we name EdDSA
+            warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
+            return jws.serialize_compact(header, canonical_json(record), self._key, registry=registry)
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys that verify the platform's countersignatures (never a private member)."""
+        public = self._key.as_dict(private=False)
+        return {"keys": [{"kty": public["kty"], "crv": public["crv"], "x": public["x"], "kid": self.kid,
+                          "use": "sig", "alg": ALGORITHM}]}
+
+
+def platform_signer(settings: Settings) -> PlatformSigner:
+    if settings.platform_signing_key:
+        return PlatformSigner.from_text(settings.platform_signing_key)
+    if settings.production:
+        raise RuntimeError("ALLIANCE_PLATFORM_SIGNING_KEY is required in production "
+                           "(a private Ed25519 key: JWK JSON or PKCS#8 PEM)")
+    path = settings.data_dir / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(OKPKey.generate_key("Ed25519", private=True).as_pem(private=True).decode())
+    return PlatformSigner.from_text(path.read_text())
+
+
+@get("/.well-known/jwks.json", summary="The platform's public signing keys (JWKS): verify its countersignatures",
+     tags=["signing"])
+async def jwks_endpoint(request: Request) -> Response[dict[str, Any]]:
+    return Response(request.app.state.platform_signer.jwks(),
+                    headers={"Cache-Control": f"public, max-age={JWKS_MAX_AGE_SECONDS}"})

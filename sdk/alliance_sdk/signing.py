@@ -1,0 +1,116 @@
+"""Signed transfers, on the brand's side: its Ed25519 key pair, the signature on each exchange request, and
+verification of what the platform countersigns. Needs `pip install "alliance-sdk[signing]"` (cryptography).
+
+    private_pem, public_jwk = signing.generate_signing_key()     # keep private_pem secret; never send it
+    alliance.signing_keys.register("2025-01", public_jwk)
+    signature = signing.sign_request(private_pem, kid="2025-01", tenant=TENANT_ID, method="POST",
+                                     path="/v1/...", body=body_bytes)     # the Alliance-Signature header
+    record = signing.verify_countersignature(jws, alliance.signing_keys.platform_jwks())
+
+A request signature is a compact JWS (RFC 7515) whose payload is the exact request body, detached (appendix F):
+`BASE64URL(header) + ".." + BASE64URL(Ed25519(BASE64URL(header) + "." + BASE64URL(body)))`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+from alliance_sdk._errors import AllianceError
+
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+except ImportError as error:  # the SDK's core works without it; only signing needs it
+    raise ImportError('alliance_sdk.signing needs cryptography: pip install "alliance-sdk[signing]"') from error
+
+SIGNATURE_HEADER = "Alliance-Signature"
+ALGORITHM = "EdDSA"
+
+__all__ = ["SIGNATURE_HEADER", "CountersignatureError", "generate_signing_key", "public_jwk", "sign_request",
+           "verify_countersignature"]
+
+
+class CountersignatureError(AllianceError):
+    """A countersigned record did not verify against the platform's JWKS: do not trust it."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    if "=" in text or not text.isascii():
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _private_key(key: str | bytes | Ed25519PrivateKey) -> Ed25519PrivateKey:
+    if isinstance(key, Ed25519PrivateKey):
+        return key
+    loaded = serialization.load_pem_private_key(key.encode() if isinstance(key, str) else key, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise TypeError("the signing key must be an Ed25519 private key")
+    return loaded
+
+
+def public_jwk(private_key: str | bytes | Ed25519PrivateKey) -> dict[str, str]:
+    """The public JWK of a private key: what `signing_keys.register` sends."""
+    raw = _private_key(private_key).public_key().public_bytes(serialization.Encoding.Raw,
+                                                              serialization.PublicFormat.Raw)
+    return {"kty": "OKP", "crv": "Ed25519", "x": _b64(raw)}
+
+
+def generate_signing_key() -> tuple[str, dict[str, str]]:
+    """A new Ed25519 key pair: (the private key as PKCS#8 PEM, to keep secret; its public JWK, to register)."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode("ascii")
+    return pem, public_jwk(key)
+
+
+def sign_request(
+    private_key: str | bytes | Ed25519PrivateKey, *, kid: str, tenant: int, method: str, path: str, body: bytes,
+    iat: int | None = None,
+) -> str:
+    """The detached compact JWS over `body` (the exact bytes sent) for a request of `tenant` (the brand's id)
+    to `method` `path` (no query string). `iat` defaults to now; sign each request as it is sent. Ed25519 is
+    deterministic: the same body signed twice in one second is the same signature, which the platform accepts
+    once; a unique value in the body (its idempotency key) keeps requests apart."""
+    header = {"alg": ALGORITHM, "kid": kid, "alliance_tenant": tenant, "method": method.upper(), "path": path,
+              "iat": int(time.time()) if iat is None else iat}
+    encoded_header = _b64(json.dumps(header, separators=(",", ":")).encode())
+    signature = _private_key(private_key).sign(f"{encoded_header}.{_b64(body)}".encode("ascii"))
+    return f"{encoded_header}..{_b64(signature)}"
+
+
+def verify_countersignature(jws: str, jwks: dict[str, Any]) -> dict[str, Any]:
+    """The record the platform countersigned, once its signature verifies with the key of the JWKS (as served at
+    /.well-known/jwks.json) its header names; CountersignatureError otherwise."""
+    try:
+        encoded_header, encoded_payload, encoded_signature = jws.split(".")
+        header = json.loads(_unb64(encoded_header))
+        payload, signature = _unb64(encoded_payload), _unb64(encoded_signature)
+    except (ValueError, binascii.Error, UnicodeDecodeError, AttributeError) as error:
+        raise CountersignatureError("not a compact JWS with an attached payload") from error
+    if not isinstance(header, dict) or header.get("alg") != ALGORITHM or "crit" in header:
+        raise CountersignatureError("the countersignature must be EdDSA, with no critical extensions")
+    keys = [k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == header.get("kid")
+            and k.get("kty") == "OKP" and k.get("crv") == "Ed25519"]
+    if not keys:
+        raise CountersignatureError(f"the JWKS has no Ed25519 key {header.get('kid')!r}")
+    try:
+        key = Ed25519PublicKey.from_public_bytes(_unb64(keys[0]["x"]))
+        key.verify(signature, f"{encoded_header}.{encoded_payload}".encode("ascii"))
+    except (InvalidSignature, ValueError, KeyError, TypeError) as error:
+        raise CountersignatureError("the countersignature does not verify") from error
+    try:
+        record = json.loads(payload)
+    except ValueError as error:
+        raise CountersignatureError("the countersigned payload is not JSON") from error
+    if not isinstance(record, dict):
+        raise CountersignatureError("the countersigned payload is not a JSON object")
+    return record
