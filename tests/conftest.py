@@ -189,3 +189,14 @@ def onboard(client, operator_key):
         return tenant.json(), bearer(key.json()["secret"])
 
     return admit
+
+
+@pytest.fixture
+def relay(db):
+    """Relays every pending outbox event, as the worker would (fanning webhook events out into deliveries)."""
+    from alliance.worker.outbox import relay_outbox
+
+    async def run() -> int:
+        return await run_in_transaction(db.sessions, relay_outbox)
+
+    return run

@@ -15,18 +15,7 @@ from alliance.db import run_in_transaction
 from alliance.settings import get_settings
 from alliance.webhooks.service import MAX_ENDPOINTS
 from alliance.webhooks.tasks import deliver
-from alliance.worker.outbox import relay_outbox
 from tests.platform.webhooks.conftest import Receiver
-
-
-@pytest.fixture
-def relay(db):
-    """Relays every pending outbox event, as the worker would: each webhook event becomes its deliveries."""
-
-    async def run() -> int:
-        return await run_in_transaction(db.sessions, relay_outbox)
-
-    return run
 
 
 @pytest.fixture

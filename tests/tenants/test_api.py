@@ -2,14 +2,7 @@
 
 import pytest
 
-from tests.api import bearer, idem
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
-    return response.json()
+from tests.api import assert_problem, bearer, idem
 
 
 async def test_onboarding_issues_a_prefixed_key_shown_once(client, operator_key, onboard):

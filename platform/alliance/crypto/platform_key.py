@@ -7,7 +7,6 @@ production; in development a key is generated once under the data folder (0600),
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from typing import Any
@@ -17,6 +16,7 @@ from joserfc.errors import SecurityWarning
 from joserfc.jwk import OKPKey
 from litestar import Request, Response, get
 
+from alliance.crypto.dev_secrets import development_secret
 from alliance.settings import Settings
 
 ALGORITHM = "EdDSA"
@@ -69,17 +69,9 @@ def platform_signer(settings: Settings) -> PlatformSigner:
     if settings.production:
         raise RuntimeError("ALLIANCE_PLATFORM_SIGNING_KEY is required in production "
                            "(a private Ed25519 key: JWK JSON or PKCS#8 PEM)")
-    path = settings.data_dir / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first
-        else:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(OKPKey.generate_key("Ed25519", private=True).as_pem(private=True).decode())
-    return PlatformSigner.from_text(path.read_text())
+    return PlatformSigner.from_text(development_secret(
+        settings.data_dir / KEY_FILE, lambda: OKPKey.generate_key("Ed25519", private=True).as_pem(private=True).decode()
+    ))
 
 
 @get("/.well-known/jwks.json", summary="The platform's public signing keys (JWKS): verify its countersignatures",

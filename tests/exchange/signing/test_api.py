@@ -5,12 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alliance_sdk import signing
 
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
-    return response.json()
+from tests.api import assert_problem
 
 
 async def test_a_key_is_registered_listed_and_revoked(client, pool, onboard):

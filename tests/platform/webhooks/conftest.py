@@ -12,7 +12,6 @@ import pytest
 
 from alliance.db import run_in_transaction
 from alliance.webhooks.tasks import deliver
-from alliance.worker.outbox import relay_outbox
 
 
 @dataclass(frozen=True)
@@ -72,16 +71,6 @@ class Receiver:
 def receiver():
     with Receiver() as running:
         yield running
-
-
-@pytest.fixture
-def relay(db):
-    """Relays every pending outbox event, as the worker would (fanning webhook events out into deliveries)."""
-
-    async def run() -> int:
-        return await run_in_transaction(db.sessions, relay_outbox)
-
-    return run
 
 
 @pytest.fixture

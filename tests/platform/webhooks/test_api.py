@@ -3,14 +3,7 @@ brand seeing nothing of it."""
 
 import pytest
 
-from tests.api import idem
-
-
-def assert_problem(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["code"] == code
-    return response.json()
+from tests.api import assert_problem, idem
 
 
 async def test_an_endpoint_is_registered_read_changed_and_deleted(client, pool, onboard, register):
