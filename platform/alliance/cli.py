@@ -45,18 +45,31 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 def worker(processes: int, threads: int) -> None:
     """Run dramatiq workers for every task of the platform."""
     import signal
+    import threading
 
-    from alliance.processes import spawn_child
+    from alliance.processes import kill_tree, spawn_child
 
     _export_backing_services()
     # A child, not exec: this process may own the embedded servers, and exec would drop their lock.
-    # Dramatiq shuts down gracefully on SIGTERM (finishing its jobs); forward ours to it.
+    # On SIGTERM dramatiq finishes its running jobs, within a bound; whatever is still alive after it (a
+    # worker process caught booting, a stuck job) is killed with its whole tree. Unfinished jobs are
+    # redelivered, and every task runs in a transaction.
     command = [sys.executable, "-m", "dramatiq", "alliance.worker.registry:configure_worker",
-               "--processes", str(processes), "--threads", str(threads)]
+               "--processes", str(processes), "--threads", str(threads),
+               "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_SECONDS * 1000)]
     dramatiq = spawn_child(command, death_signal=signal.SIGTERM)
+    stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: dramatiq.send_signal(signal.SIGTERM))
+        signal.signal(signum, lambda *_: stop.set())
+    while dramatiq.poll() is None:
+        if stop.wait(0.2):
+            kill_tree(dramatiq.pid, signal.SIGTERM, timeout=WORKER_SHUTDOWN_SECONDS + 2)
+            break
     sys.exit(dramatiq.wait())
+
+
+# How long running jobs get to finish when the worker stops.
+WORKER_SHUTDOWN_SECONDS = 8
 
 
 @main.command()
