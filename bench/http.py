@@ -35,8 +35,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +43,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
+from joserfc.jwk import OKPKey
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -51,7 +51,6 @@ from alliance.auth import service as keys
 from alliance.auth.keys import KeyKind
 from alliance.db import Database, asyncpg_dsn, run_in_transaction
 from alliance.db.migrate import upgrade
-from alliance.embedded import EmbeddedServices
 from alliance.processes import spawn_child
 from bench.ledger import (
     BENCH_DATABASE,
@@ -63,13 +62,13 @@ from bench.ledger import (
     Load,
     PgbenchRun,
     PgbenchWorkload,
+    backing_server,
     checkpoint,
     console,
     cpu_ms_per_txn,
     cpu_probe_ms,
     load_between,
     machine_facts,
-    postgres_server,
     recreate_database,
     run_pgbench,
     server_facts,
@@ -90,21 +89,6 @@ REQUEST_TIMEOUT = 300.0  # a bulk batch may queue behind many others: latency is
 
 
 # --- the services and the API process ---------------------------------------------------------------------
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    """The URL of the Redis the API uses: the configured one, or an embedded one we run meanwhile."""
-    configured = os.environ.get("ALLIANCE_REDIS_URL")
-    if configured:
-        yield configured
-        return
-    with console.status("starting the embedded Redis"):
-        services = EmbeddedServices(EMBEDDED_ROOT, postgres=False).start()
-    try:
-        yield services.redis_url
-    finally:
-        services.stop()
 
 
 def free_port() -> int:
@@ -131,6 +115,8 @@ class ApiServer:
             **os.environ,
             "ALLIANCE_ENV": "production",
             "ALLIANCE_DATA_KEY": base64.b64encode(os.urandom(32)).decode(),
+            # Production requires the platform's own signing key (countersignatures); a fresh one will do here.
+            "ALLIANCE_PLATFORM_SIGNING_KEY": OKPKey.generate_key("Ed25519", private=True).as_pem(private=True).decode(),
             "ALLIANCE_DATABASE_URL": database_url,
             "ALLIANCE_REDIS_URL": redis_url,
             # The benchmark is one key sending as fast as it can: the limit would measure itself.
@@ -555,7 +541,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    with postgres_server() as server_url, redis_server() as redis_url:
+    with backing_server("postgres") as server_url, backing_server("redis") as redis_url:
         with console.status(f"creating and migrating the {BENCH_DATABASE} database"):
             asyncio.run(recreate_database(server_url))
             upgrade(with_database(server_url, BENCH_DATABASE))  # alembic runs its own event loop: not inside ours

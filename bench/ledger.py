@@ -207,16 +207,17 @@ def load_between(before: CpuSnapshot, after: CpuSnapshot, *, client_is_child: bo
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """The URL of the server to benchmark: the configured one, or an embedded one we run meanwhile."""
-    configured = os.environ.get("ALLIANCE_DATABASE_URL")
+def backing_server(kind: str) -> Iterator[str]:
+    """The URL of a service to benchmark on ("postgres" or "redis"): the configured one, or an embedded
+    one we run meanwhile."""
+    configured = os.environ.get("ALLIANCE_DATABASE_URL" if kind == "postgres" else "ALLIANCE_REDIS_URL")
     if configured:
         yield configured
         return
-    with console.status("starting the embedded PostgreSQL"):
-        services = EmbeddedServices(EMBEDDED_ROOT, redis=False).start()
+    with console.status(f"starting the embedded {kind}"):
+        services = EmbeddedServices(EMBEDDED_ROOT, postgres=kind == "postgres", redis=kind == "redis").start()
     try:
-        yield services.database_url
+        yield services.database_url if kind == "postgres" else services.redis_url
     finally:
         services.stop()
 
@@ -726,7 +727,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    with postgres_server() as server_url:
+    with backing_server("postgres") as server_url:
         with console.status(f"creating and migrating the {BENCH_DATABASE} database"):
             asyncio.run(recreate_database(server_url))
             upgrade(with_database(server_url, BENCH_DATABASE))  # alembic runs its own event loop: not inside ours
