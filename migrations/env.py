@@ -9,6 +9,10 @@ import alliance.auth.models  # noqa: F401  every domain's models register on the
 import alliance.ledger.models  # noqa: F401
 import alliance.webhooks.models  # noqa: F401
 import alliance.worker.outbox  # noqa: F401
+import exchange.conversions.models  # noqa: F401
+import exchange.identities.models  # noqa: F401
+import exchange.membership.models  # noqa: F401
+import exchange.rates.models  # noqa: F401
 import exchange.signing.models  # noqa: F401
 import tenants.models  # noqa: F401
 from alliance.db import metadata, sqlalchemy_url

@@ -415,3 +415,28 @@ async def history(
                           line.posting.posted_at) for line in page],
         next_cursor=str(page[-1].posting.version_after) if len(lines) > limit else None,
     )
+
+
+# --- brands by code: codes never change, so each process keeps what it has looked up ---------------------
+
+_ids_by_code: dict[str, int] = {}
+_codes_by_id: dict[int, str] = {}
+
+
+async def tenant_id_by_code(conn: asyncpg.Connection, code: str) -> int:
+    """The id of the brand with this code (how brands name each other), or brand_not_found."""
+    tenant_id = _ids_by_code.get(code)
+    if tenant_id is None:
+        tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE code = $1", code)
+        if tenant_id is None:
+            raise ProblemError(404, "brand_not_found", "No brand has this code", extra={"brand": code})
+        _ids_by_code[code], _codes_by_id[tenant_id] = tenant_id, code
+    return tenant_id
+
+
+async def brand_code(conn: asyncpg.Connection, tenant_id: int) -> str:
+    code = _codes_by_id.get(tenant_id)
+    if code is None:
+        code = await conn.fetchval("SELECT code FROM tenants WHERE id = $1", tenant_id)
+        _ids_by_code[code], _codes_by_id[tenant_id] = tenant_id, code
+    return code

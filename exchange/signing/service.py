@@ -5,25 +5,28 @@ the request body, base64url-encoded into the signing input (RFC 7515 appendix F)
 serialization, so the token reads `<header>..<signature>`. Its protected header is
 
     {"alg": "EdDSA", "kid": "<the key id>", "alliance_tenant": <tenant id>, "method": "POST",
-     "path": "/v1/...", "iat": <unix seconds>}
+     "path": "/v1/...", "iat": <unix seconds>, "jti": "<optional: a random id>"}
 
 The JWS itself is parsed and verified by joserfc; this module decides which key, which window and which
-refusal. Ed25519 signatures are deterministic: the same request signed by the same key in the same second is
-the same signature, hence a replay; bodies of signed requests carry their idempotency key, which keeps them
-distinct. Every function takes a session and never commits: a verified signature is recorded as seen in the
-caller's transaction, so it is consumed exactly when the caller's change is."""
+refusal. A signature is accepted once: a retry of a request is signed afresh (same Idempotency-Key, new
+signature). Ed25519 signatures are deterministic, so the same request signed twice in one second is the same
+signature unless a `jti` sets them apart (the SDK always sends one). Nothing here commits: a verified signature
+is recorded as seen in the caller's transaction, so it is consumed exactly when the caller's change is."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
+import asyncpg
 from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
@@ -47,20 +50,22 @@ MAX_KEYS = 20  # unrevoked keys per brand (a soft cap: concurrent registrations 
 # Other tenants' keys with the caller's kid tried, to tell "another brand's key" from "no such key".
 MAX_FOREIGN_KEYS_TRIED = 10
 
-HEADER_MEMBERS = frozenset({"alg", "kid", TENANT_MEMBER, "method", "path", "iat", "typ"})
+HEADER_MEMBERS = frozenset({"alg", "kid", TENANT_MEMBER, "method", "path", "iat", "typ", "jti"})
 _REGISTRY = jws.JWSRegistry(
     header_registry={
         TENANT_MEMBER: HeaderParameter("The tenant the request is for", "int", required=True),
         "method": HeaderParameter("The request's HTTP method", "str", required=True),
         "path": HeaderParameter("The request's path, without the query", "str", required=True),
         "iat": HeaderParameter("When it was signed, in seconds since the epoch", "int", required=True),
+        # Optional: a random value that keeps two signatures of one request in one second apart (retries).
+        "jti": HeaderParameter("A unique id of this signature", "str"),
     },
     algorithms=[ALGORITHM],
 )
 _REGISTRY.max_header_length = MAX_SIGNATURE_CHARS
 _KID = re.compile(KID_PATTERN)
 
-# Every brand's keys, named only here, for the one cross-tenant look-up verification makes (see _foreign_key).
+# Every brand's keys, named only here, for the one cross-tenant look-up verification makes (see SessionKeys.foreign_keys).
 _all_keys = table("signing_keys", column("tenant_id"), column("kid"), column("public_jwk", JSONB),
                   column("revoked_at"))
 
@@ -76,6 +81,11 @@ class SignedRequest:
     signature: str  # the compact JWS as received (payload detached): with `body` it verifies again
     digest: bytes  # sha256 of the signature bytes: the replay key
     issued_at: datetime
+
+    @property
+    def expires_at(self) -> datetime:
+        """Until when a second use is a replay (after it, the signature is stale anyway)."""
+        return self.issued_at + MAX_AGE
 
 
 def _refuse(status: int, code: str, title: str, detail: str | None = None, **extra: Any) -> ProblemError:
@@ -180,6 +190,8 @@ def _parse(signature: str) -> tuple[dict[str, Any], bytes]:
         raise malformed('The protected header needs the "kid" of a registered key.')
     if type(header[TENANT_MEMBER]) is not int or type(header["iat"]) is not int:
         raise malformed(f'"{TENANT_MEMBER}" and "iat" must be integers.')
+    if "jti" in header and not (isinstance(header["jti"], str) and 1 <= len(header["jti"]) <= 64):
+        raise malformed('"jti" must be a string of 1 to 64 characters.')
     if len(signature_bytes) != 64:
         raise malformed("An Ed25519 signature is 64 bytes.")
     return header, signature_bytes
@@ -193,39 +205,103 @@ def eddsa_without_warnings() -> Iterator[None]:
         yield
 
 
-def _verifies(signature: str, body: bytes, public_jwk: dict[str, Any]) -> bool:
+def _verifies(signature: str, body: bytes, key: OKPKey) -> bool:
     try:
         with eddsa_without_warnings():
-            jws.deserialize_compact(signature, OKPKey.import_key(public_jwk), algorithms=[ALGORITHM],
-                                    registry=_REGISTRY, payload=body)
+            jws.deserialize_compact(signature, key, algorithms=[ALGORITHM], registry=_REGISTRY, payload=body)
     except BadSignatureError:
         return False
     return True
 
 
-async def _foreign_key(session: AsyncSession, tenant_id: int, kid: str, signature: str, body: bytes) -> bool:
-    """Whether another brand's key with this kid made the signature. This is the one look-up across tenants:
-    it reveals nothing the caller does not hold already (it has the signature), and tells a brand that it
-    signs with the wrong key."""
-    rows = await session.execute(
-        select(_all_keys.c.public_jwk).where(_all_keys.c.kid == kid, _all_keys.c.tenant_id != tenant_id)
-        .limit(MAX_FOREIGN_KEYS_TRIED)
-    )
-    return any(_verifies(signature, body, jwk) for (jwk,) in rows)
+@dataclass(frozen=True, slots=True)
+class RegisteredKey:
+    """What verification needs of a brand's key. Everything but revoked_at is fixed once registered."""
+
+    kid: str
+    key: OKPKey
+    not_before: datetime
+    not_after: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, kid: str, public_jwk: dict[str, Any], not_before: datetime, not_after: datetime | None,
+           revoked_at: datetime | None) -> RegisteredKey:
+        return cls(kid, OKPKey.import_key(public_jwk), not_before, not_after, revoked_at)
 
 
-async def verify_signed_request(
-    session: AsyncSession, *, tenant_id: int, method: str, path: str, body: bytes, signature: str | None,
+class KeyStore(Protocol):
+    """Where verification finds brands' keys: the request's session, or a process-wide cache (the exchange's hot
+    path, whose SQL then re-checks revocation in the transaction that consumes the signature)."""
+
+    async def key(self, tenant_id: int, kid: str) -> RegisteredKey | None: ...
+
+    async def foreign_keys(self, tenant_id: int, kid: str) -> list[OKPKey]:
+        """Other brands' keys with this kid (a few at most): to tell "another brand's key" from "no such key".
+        This is the one look-up across tenants: it reveals nothing the caller does not hold already (it has the
+        signature), and tells a brand that it signs with the wrong key."""
+        ...
+
+
+class SessionKeys:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def key(self, tenant_id: int, kid: str) -> RegisteredKey | None:
+        row = await self.session.scalar(
+            select(SigningKey).where(SigningKey.tenant_id == tenant_id, SigningKey.kid == kid))
+        return None if row is None else RegisteredKey.of(row.kid, row.public_jwk, row.not_before, row.not_after,
+                                                         row.revoked_at)
+
+    async def foreign_keys(self, tenant_id: int, kid: str) -> list[OKPKey]:
+        rows = await self.session.execute(
+            select(_all_keys.c.public_jwk).where(_all_keys.c.kid == kid, _all_keys.c.tenant_id != tenant_id)
+            .limit(MAX_FOREIGN_KEYS_TRIED))
+        return [OKPKey.import_key(jwk) for (jwk,) in rows]
+
+
+class CachedKeys:
+    """Brands' keys from a process-wide cache, read through `conn` on a miss: the exchange's hot path. A key's
+    material and window never change once registered; its revocation may, so whoever consumes a signature verified
+    this way re-checks revocation in that transaction (exchange__consume_signature does)."""
+
+    TTL_SECONDS = 300.0
+    MAX_ENTRIES = 10_000
+    _cache: dict[tuple[int, str], tuple[RegisteredKey, float]] = {}
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def key(self, tenant_id: int, kid: str) -> RegisteredKey | None:
+        cached = self._cache.get((tenant_id, kid))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        row = await self.conn.fetchrow(
+            """SELECT public_jwk::text, not_before, not_after, revoked_at FROM signing_keys
+               WHERE tenant_id = $1 AND kid = $2""", tenant_id, kid)
+        if row is None:
+            return None
+        key = RegisteredKey.of(kid, json.loads(row["public_jwk"]), row["not_before"], row["not_after"],
+                               row["revoked_at"])
+        if len(self._cache) >= self.MAX_ENTRIES:
+            self._cache.clear()
+        self._cache[tenant_id, kid] = (key, time.monotonic() + self.TTL_SECONDS)
+        return key
+
+    async def foreign_keys(self, tenant_id: int, kid: str) -> list[OKPKey]:
+        rows = await self.conn.fetch(
+            "SELECT public_jwk::text FROM signing_keys WHERE kid = $1 AND tenant_id <> $2 LIMIT $3",
+            kid, tenant_id, MAX_FOREIGN_KEYS_TRIED)
+        return [OKPKey.import_key(json.loads(row[0])) for row in rows]
+
+
+async def check_signed_request(
+    keys: KeyStore, *, tenant_id: int, method: str, path: str, body: bytes, signature: str | None,
     now: datetime | None = None,
 ) -> SignedRequest:
-    """Verifies a brand's signature on a request and records it as seen, in the caller's transaction.
-    Refuses with a distinct problem code for each reason; returns the verified header and signed bytes."""
-    try:
-        scoped = scoped_tenant_id(session)
-    except RuntimeError:
-        scoped = tenant_id
-    if scoped != tenant_id:
-        raise RuntimeError(f"verifying for tenant {tenant_id} in a session of tenant {scoped}")
+    """Every check of a brand's signature on a request but the replay check, which the caller makes in the
+    transaction of the change the request makes (see record_seen). Refuses with a distinct problem code for each
+    reason; returns the verified header and signed bytes."""
     now = now or datetime.now(UTC)
     if not signature:
         raise _refuse(401, "signature_missing", "The request is not signed",
@@ -240,14 +316,14 @@ async def verify_signed_request(
         raise _refuse(403, "signature_wrong_tenant", "The signature was made for another tenant or request",
                       f"The signed {', '.join(mismatched)} differ(s) from this request's.", mismatched=mismatched)
 
-    key = await session.scalar(select(SigningKey).where(SigningKey.tenant_id == tenant_id, SigningKey.kid == kid))
+    key = await keys.key(tenant_id, kid)
     if key is None:
-        if await _foreign_key(session, tenant_id, kid, signature, body):
+        if any(_verifies(signature, body, foreign) for foreign in await keys.foreign_keys(tenant_id, kid)):
             raise _refuse(403, "signature_wrong_tenant", "The signature was made with another tenant's key",
                           "Sign with a key registered by this brand.", mismatched=["key"])
         raise _refuse(401, "signing_key_unknown", "No signing key of this brand has this kid", kid=kid)
 
-    if not _verifies(signature, body, key.public_jwk):
+    if not _verifies(signature, body, key.key):
         raise _refuse(401, "signature_invalid", "The signature does not match the request",
                       "The body or the protected header was changed after signing, or another key signed it.")
     if key.revoked_at is not None:
@@ -261,19 +337,44 @@ async def verify_signed_request(
         raise _refuse(401, "signature_stale", "The signature is too old or dated in the future",
                       f"Sign each request when sending it: iat may be up to {int(MAX_AGE.total_seconds())} s "
                       f"old and {int(MAX_FUTURE_SKEW.total_seconds())} s ahead.")
+    return SignedRequest(tenant_id=tenant_id, kid=kid, header=header, body=body, signature=signature,
+                         digest=hashlib.sha256(signature_bytes).digest(), issued_at=issued_at)
 
-    digest = hashlib.sha256(signature_bytes).digest()
-    statement = insert(SeenSignature).values(tenant_id=tenant_id, digest=digest, expires_at=issued_at + MAX_AGE)
+
+async def record_seen(session: AsyncSession, signed: SignedRequest, now: datetime | None = None) -> None:
+    """Consumes the signature in the caller's transaction: a second use within its window is a replay."""
+    now = now or datetime.now(UTC)
+    statement = insert(SeenSignature).values(tenant_id=signed.tenant_id, digest=signed.digest,
+                                             expires_at=signed.expires_at)
     # A row past its expiry may be taken over (that signature is stale anyway); a live one means a replay.
     statement = statement.on_conflict_do_update(
         index_elements=["tenant_id", "digest"], set_={"expires_at": statement.excluded.expires_at},
         where=SeenSignature.expires_at <= now,
     ).returning(SeenSignature.digest)
     if (await session.execute(statement)).first() is None:
-        raise _refuse(409, "signature_replayed", "This signature was used already",
-                      "Sign each request afresh; a signature is accepted once.")
-    return SignedRequest(tenant_id=tenant_id, kid=kid, header=header, body=body, signature=signature,
-                         digest=digest, issued_at=issued_at)
+        raise replayed()
+
+
+def replayed() -> ProblemError:
+    return _refuse(409, "signature_replayed", "This signature was used already",
+                   "Sign each request afresh (the SDK does, on every attempt); a signature is accepted once.")
+
+
+async def verify_signed_request(
+    session: AsyncSession, *, tenant_id: int, method: str, path: str, body: bytes, signature: str | None,
+    now: datetime | None = None,
+) -> SignedRequest:
+    """Verifies a brand's signature on a request and records it as seen, in the caller's transaction."""
+    try:
+        scoped = scoped_tenant_id(session)
+    except RuntimeError:
+        scoped = tenant_id
+    if scoped != tenant_id:
+        raise RuntimeError(f"verifying for tenant {tenant_id} in a session of tenant {scoped}")
+    signed = await check_signed_request(SessionKeys(session), tenant_id=tenant_id, method=method, path=path,
+                                        body=body, signature=signature, now=now)
+    await record_seen(session, signed, now)
+    return signed
 
 
 async def prune_seen_signatures(session: AsyncSession, now: datetime | None = None) -> int:

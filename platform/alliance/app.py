@@ -35,6 +35,16 @@ def _domain_commands() -> list:
 DOMAIN_COMMANDS = _domain_commands()
 
 
+def domain_schedules() -> list:
+    """The domains' periodic jobs, run by the scheduler beside the kernel's."""
+    from datetime import timedelta
+
+    from alliance.worker.scheduler import Schedule
+    from exchange.conversions.tasks import expire_conversions
+
+    return [Schedule("expire_conversions", expire_conversions, every=timedelta(seconds=10))]
+
+
 class PendingMigrationsError(RuntimeError):
     pass
 
@@ -42,6 +52,10 @@ class PendingMigrationsError(RuntimeError):
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, redis_url: str | None = None
 ) -> Litestar:
+    from exchange.conversions.controllers import ROUTE_HANDLERS as CONVERSION_ROUTES
+    from exchange.identities.controllers import ROUTE_HANDLERS as IDENTITY_ROUTES
+    from exchange.membership.controllers import ROUTE_HANDLERS as MEMBERSHIP_ROUTES
+    from exchange.rates.controllers import ROUTE_HANDLERS as RATE_ROUTES
     from exchange.signing.controllers import ROUTE_HANDLERS as SIGNING_ROUTES
     from tenants.controllers import ROUTE_HANDLERS as TENANT_ROUTES
 
@@ -78,7 +92,8 @@ def create_app(
         route_handlers=[
             HealthController,
             jwks_endpoint,
-            Router(path="/", route_handlers=[*TENANT_ROUTES, *WEBHOOK_ROUTES, *SIGNING_ROUTES],
+            Router(path="/", route_handlers=[*TENANT_ROUTES, *WEBHOOK_ROUTES, *SIGNING_ROUTES, *MEMBERSHIP_ROUTES,
+                                             *RATE_ROUTES, *IDENTITY_ROUTES, *CONVERSION_ROUTES],
                    guards=[authenticated]),
         ],
         lifespan=[lifespan],

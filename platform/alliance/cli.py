@@ -78,6 +78,7 @@ def scheduler() -> None:
     import asyncio
     import signal
 
+    from alliance.app import domain_schedules
     from alliance.worker.registry import TASK_MODULES
     from alliance.worker.scheduler import DEFAULT_SCHEDULES, Scheduler
     from alliance.worker.tasks import declare_tasks
@@ -88,7 +89,7 @@ def scheduler() -> None:
         stop = asyncio.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-        scheduler = Scheduler(get_settings().redis_url, DEFAULT_SCHEDULES)
+        scheduler = Scheduler(get_settings().redis_url, [*DEFAULT_SCHEDULES, *domain_schedules()])
         declare_tasks(TASK_MODULES)
         await scheduler.run(stop)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import time
 from typing import Any
 
@@ -74,14 +75,14 @@ def generate_signing_key() -> tuple[str, dict[str, str]]:
 
 def sign_request(
     private_key: str | bytes | Ed25519PrivateKey, *, kid: str, tenant: int, method: str, path: str, body: bytes,
-    iat: int | None = None,
+    iat: int | None = None, jti: str | None = None,
 ) -> str:
     """The detached compact JWS over `body` (the exact bytes sent) for a request of `tenant` (the brand's id)
-    to `method` `path` (no query string). `iat` defaults to now; sign each request as it is sent. Ed25519 is
-    deterministic: the same body signed twice in one second is the same signature, which the platform accepts
-    once; a unique value in the body (its idempotency key) keeps requests apart."""
+    to `method` `path` (no query string). `iat` defaults to now; `jti` to a random id, so every signature is
+    unique. The platform accepts a signature once: sign each attempt as it is sent (retries keep their
+    Idempotency-Key, not their signature)."""
     header = {"alg": ALGORITHM, "kid": kid, "alliance_tenant": tenant, "method": method.upper(), "path": path,
-              "iat": int(time.time()) if iat is None else iat}
+              "iat": int(time.time()) if iat is None else iat, "jti": jti or _b64(os.urandom(16))}
     encoded_header = _b64(json.dumps(header, separators=(",", ":")).encode())
     signature = _private_key(private_key).sign(f"{encoded_header}.{_b64(body)}".encode("ascii"))
     return f"{encoded_header}..{_b64(signature)}"

@@ -5,8 +5,7 @@ from __future__ import annotations
 from litestar import Controller, Request, post
 from litestar.params import JSONBody
 
-from alliance.auth.guards import brand_only, current_principal
-from alliance.db.tenancy import in_tenant_transaction
+from alliance.auth.guards import brand_only, caller_transaction
 from tenants.bulk import service
 from tenants.bulk.schemas import MAX_ITEMS, BulkCreate, BulkRead
 
@@ -24,8 +23,6 @@ class BulkController(Controller):
         "No Idempotency-Key header: each item carries its key.",
     )
     async def apply(self, request: Request, data: JSONBody[BulkCreate]) -> BulkRead:
-        results = await in_tenant_transaction(
-            request.app.state.db.sessions, current_principal(request).tenant_id,
-            lambda session: service.apply_operations(session, data.items),
+        results = await caller_transaction(request, lambda session: service.apply_operations(session, data.items),
         )
         return BulkRead(results=results)

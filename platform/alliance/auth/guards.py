@@ -4,15 +4,22 @@ and operator keys on their own sides."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.auth.keys import hash_key
 from alliance.auth.principal import Principal, authenticate
+from alliance.db.tenancy import in_tenant_transaction
 from alliance.errors import ProblemError
 from alliance.settings import get_settings
+
+T = TypeVar("T")
 
 # Verified keys, by their hash, for a few seconds: a key is looked up once per window, not per request.
 # A revocation therefore takes up to this long to apply.
@@ -66,6 +73,12 @@ def brand_only(connection: ASGIConnection, _: BaseRouteHandler) -> None:
 
 def current_principal(connection: ASGIConnection) -> Principal:
     return connection.scope["state"]["principal"]
+
+
+def caller_transaction(request: Request, work: Callable[[AsyncSession], Awaitable[T]]) -> Awaitable[T]:
+    """The request's unit of work, in one transaction committed before the answer: scoped to the brand of the
+    caller's key (alliance.db.tenancy), unscoped for the operator."""
+    return in_tenant_transaction(request.app.state.db.sessions, current_principal(request).tenant_id, work)
 
 
 IDEMPOTENCY_KEY_MAX = 255

@@ -22,6 +22,7 @@ from alliance.settings import Settings
 ALGORITHM = "EdDSA"
 COUNTERSIGNATURE_TYPE = "alliance-countersignature+jws"
 KEY_FILE = "platform-signing-key.pem"
+_REGISTRY = jws.JWSRegistry(algorithms=[ALGORITHM], strict_check_header=False)
 JWKS_MAX_AGE_SECONDS = 300
 
 
@@ -48,13 +49,14 @@ class PlatformSigner:
             raise ValueError("ALLIANCE_PLATFORM_SIGNING_KEY is not a private Ed25519 JWK or PKCS#8 PEM") from error
         return cls(key)
 
-    def countersign(self, record: dict[str, Any]) -> str:
-        """A compact JWS (EdDSA) over the record's canonical JSON, which it carries as its payload."""
-        header = {"alg": ALGORITHM, "kid": self.kid, "typ": COUNTERSIGNATURE_TYPE, "iat": int(time.time())}
-        registry = jws.JWSRegistry(algorithms=[ALGORITHM], strict_check_header=False)
+    def countersign(self, record: dict[str, Any], *, issued_at: int | None = None) -> str:
+        """A compact JWS (EdDSA) over the record's canonical JSON, which it carries as its payload. Ed25519 is
+        deterministic: the same record with the same `issued_at` (default: now) gives the same JWS every time."""
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": COUNTERSIGNATURE_TYPE,
+                  "iat": int(time.time()) if issued_at is None else issued_at}
         with warnings.catch_warnings():  # joserfc warns on "EdDSA" (RFC 9864 prefers "Ed25519"); we name EdDSA
             warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-            return jws.serialize_compact(header, canonical_json(record), self._key, registry=registry)
+            return jws.serialize_compact(header, canonical_json(record), self._key, registry=_REGISTRY)
 
     def jwks(self) -> dict[str, Any]:
         """The public keys that verify the platform's countersignatures (never a private member)."""

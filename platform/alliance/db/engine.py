@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -33,6 +36,14 @@ class Database:
             connect_args={"server_settings": {"application_name": application_name}},
         )
         return cls(engine=engine, sessions=async_sessionmaker(engine, expire_on_commit=False))
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled asyncpg connection outside any transaction, so each statement commits on its own: for hot
+        paths whose every operation is one atomic SQL function call (one round trip, no BEGIN/COMMIT)."""
+        async with self.engine.connect() as connection:
+            raw = await connection.get_raw_connection()
+            yield raw.driver_connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()

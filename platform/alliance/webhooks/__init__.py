@@ -18,6 +18,12 @@ webhook-timestamp and webhook-signature. `data` of each event type:
     member.frozen     member
     member.unfrozen   member
     webhook_endpoint.disabled   endpoint_id, url, reason  (sent to the brand's other endpoints)
+    conversion.reserved    member, conversion_id, role, status, source_brand, target_brand, source_amount,
+    conversion.committed     fee_amount, target_amount, counterparty_identity, entry_id (the brand's, once
+    conversion.aborted       committed): sent to both brands of a conversion, each about its own member
+    conversion.expired       (role: "source" or "target"); converting at once sends conversion.committed only
+    net_debit_cap.alarm    net_debit_cap, net_debit, alarm_percent, window_id (once a window, when the brand's
+                           net debit reaches alarm_percent of its cap)
 
 `balances` lists `{"member", "balance"}` of every member the entry touched, after it.
 """
@@ -37,6 +43,11 @@ EventType = Literal[
     "member.frozen",
     "member.unfrozen",
     "webhook_endpoint.disabled",
+    "conversion.reserved",
+    "conversion.committed",
+    "conversion.aborted",
+    "conversion.expired",
+    "net_debit_cap.alarm",
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

@@ -9,8 +9,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from alliance.auth.guards import brand_only, current_principal
-from alliance.db.tenancy import in_tenant_transaction
+from alliance.auth.guards import brand_only, caller_transaction
 from alliance.webhooks import service
 from alliance.webhooks.schemas import (
     DeliveryPage,
@@ -26,9 +25,6 @@ from alliance.worker.tasks import enqueue_after_commit
 Id = Annotated[int, PathParameter(ge=1, le=2**62)]
 
 
-def _in_brand_transaction(request: Request, work):
-    return in_tenant_transaction(request.app.state.db.sessions, current_principal(request).tenant_id, work)
-
 
 class WebhookEndpointController(Controller):
     path = "/v1/webhook-endpoints"
@@ -38,27 +34,27 @@ class WebhookEndpointController(Controller):
     @post("/", summary="Register a webhook endpoint (its signing secret is shown once)")
     async def create(self, request: Request, data: JSONBody[EndpointCreate]) -> EndpointCreated:
         cipher = request.app.state.cipher
-        endpoint, secret = await _in_brand_transaction(request, lambda s: service.create_endpoint(s, cipher, data))
+        endpoint, secret = await caller_transaction(request, lambda s: service.create_endpoint(s, cipher, data))
         return EndpointCreated(**msgspec.structs.asdict(service.endpoint_read(endpoint)), secret=secret)
 
     @get("/", summary="The brand's webhook endpoints (never their secrets)")
     async def list_all(self, request: Request) -> list[EndpointRead]:
-        endpoints = await _in_brand_transaction(request, service.list_endpoints)
+        endpoints = await caller_transaction(request, service.list_endpoints)
         return [service.endpoint_read(e) for e in endpoints]
 
     @get("/{endpoint_id:int}", summary="One webhook endpoint")
     async def get_one(self, request: Request, endpoint_id: Id) -> EndpointRead:
-        endpoint = await _in_brand_transaction(request, lambda s: service.get_endpoint(s, endpoint_id))
+        endpoint = await caller_transaction(request, lambda s: service.get_endpoint(s, endpoint_id))
         return service.endpoint_read(endpoint)
 
     @patch("/{endpoint_id:int}", summary="Change an endpoint's URL, event types or status (active re-enables it)")
     async def update(self, request: Request, endpoint_id: Id, data: JSONBody[EndpointUpdate]) -> EndpointRead:
-        endpoint = await _in_brand_transaction(request, lambda s: service.update_endpoint(s, endpoint_id, data))
+        endpoint = await caller_transaction(request, lambda s: service.update_endpoint(s, endpoint_id, data))
         return service.endpoint_read(endpoint)
 
     @delete("/{endpoint_id:int}", summary="Delete an endpoint and its delivery log")
     async def remove(self, request: Request, endpoint_id: Id) -> None:
-        await _in_brand_transaction(request, lambda s: service.delete_endpoint(s, endpoint_id))
+        await caller_transaction(request, lambda s: service.delete_endpoint(s, endpoint_id))
 
     @get("/{endpoint_id:int}/deliveries", summary="An endpoint's deliveries, newest first (cursor paginated)")
     async def deliveries(
@@ -67,7 +63,7 @@ class WebhookEndpointController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         status: Annotated[Literal["pending", "succeeded", "failed", "abandoned"] | None, QueryParameter()] = None,
     ) -> DeliveryPage:
-        return await _in_brand_transaction(request, lambda s: service.list_deliveries(
+        return await caller_transaction(request, lambda s: service.list_deliveries(
             s, endpoint_id, cursor=int(cursor) if cursor else None, limit=limit, status=status))
 
 
@@ -83,7 +79,7 @@ class WebhookDeliveryController(Controller):
             enqueue_after_commit(session, deliver, tenant_id=delivery.tenant_id, delivery_id=delivery.id)
             return delivery
 
-        delivery = await _in_brand_transaction(request, work)
+        delivery = await caller_transaction(request, work)
         return Response(service.delivery_read(delivery), status_code=202)
 
 

@@ -12,6 +12,7 @@ account's events under that account's row lock); events of unrelated writers may
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields
@@ -115,6 +116,31 @@ async def add_event(
     )
     enqueue_after_commit(session, relay_outbox)
     return event_id
+
+
+_relay_pending = False
+RELAY_SOON_DELAY_SECONDS = 0.05
+
+
+def relay_soon() -> None:
+    """Has the relay run shortly, for events a hot path has just committed without a session (one SQL statement on
+    its own). Calls within the short delay share one message: each event committed before the message is sent is
+    relayed by it; one committed after asks for another."""
+    global _relay_pending
+    if _relay_pending:
+        return
+    _relay_pending = True
+
+    def send() -> None:
+        global _relay_pending
+        _relay_pending = False
+        try:
+            relay_outbox.send()
+        except Exception:
+            # Committed already: the scheduler's periodic relay is the safety net.
+            log.exception("outbox.relay_soon_failed")
+
+    asyncio.get_running_loop().call_later(RELAY_SOON_DELAY_SECONDS, send)
 
 
 def _claim_heads(limit: int) -> Select:

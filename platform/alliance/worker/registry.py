@@ -12,6 +12,7 @@ TASK_MODULES = (
     "alliance.worker.outbox",
     "alliance.ledger.tasks",
     "alliance.webhooks.tasks",
+    "exchange.conversions.tasks",
 )
 
 

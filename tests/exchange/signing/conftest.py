@@ -14,20 +14,6 @@ BODY = b'{"from": "alice", "amount": 100, "note": "caf\xc3\xa9"}'
 
 
 @pytest.fixture
-def register_key(client):
-    """Generates a key pair with the SDK and registers its public half for the brand; returns the private PEM."""
-
-    async def register(headers: dict[str, str], kid: str, **window) -> str:
-        private_pem, public_jwk = signing.generate_signing_key()
-        response = await client.post("/v1/signing-keys", json={"kid": kid, "public_jwk": public_jwk, **window},
-                                     headers=headers)
-        assert response.status_code == 201, response.text
-        return private_pem
-
-    return register
-
-
-@pytest.fixture
 def verify(db):
     """Runs verify_signed_request in a transaction of the tenant, committed like a request's."""
 

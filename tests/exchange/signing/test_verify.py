@@ -47,7 +47,7 @@ async def test_a_signed_request_verifies_and_returns_what_to_store(brand, verify
     signed = await verify(tenant_id, signature)
     assert (signed.tenant_id, signed.kid, signed.body, signed.signature) == (tenant_id, "k1", BODY, signature)
     assert signed.header == {"alg": "EdDSA", "kid": "k1", "alliance_tenant": tenant_id, "method": "POST",
-                             "path": PATH, "iat": signed.header["iat"]}
+                             "path": PATH, "iat": signed.header["iat"], "jti": signed.header["jti"]}
     assert abs(signed.issued_at.timestamp() - time.time()) < 5
     digest = hashlib.sha256(unb64(signature.split(".")[2])).digest()
     assert signed.digest == digest
