@@ -27,9 +27,10 @@ from alliance.worker.broker import configure_broker
 
 
 def _domain_commands() -> list:
+    from exchange.cli import exchange
     from tenants.cli import keys, members, tenants
 
-    return [tenants, keys, members]
+    return [tenants, keys, members, exchange]
 
 
 DOMAIN_COMMANDS = _domain_commands()
