@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.crypto.platform_key import PlatformSigner
-from alliance.db import driver_connection
+from alliance.db import driver_connection, retry_transient
 from alliance.db.tenancy import scoped_tenant_id
 from alliance.decimals import plain
 from alliance.errors import ProblemError
@@ -97,12 +97,12 @@ async def convert(
 ) -> tuple[ConversionRow, bool]:
     """Reserves a conversion (data.commit false) or converts at once; returns (conversion, replayed)."""
     now = now or datetime.now(UTC)
-    raw = await conn.fetchval(
+    raw = await retry_transient(conn, lambda: conn.fetchval(
         "SELECT exchange_convert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)::text",
         tenant_id, idempotency_key, request_hash("exchange.convert", body=data), *_signature_args(signed),
         data.member, target_tenant_id, data.to_identity, data.amount, data.quote_id, data.commit,
         now + timedelta(seconds=data.reserve_seconds), business_date,
-    )
+    ))
     return _unwrap(raw)
 
 
@@ -111,12 +111,12 @@ async def resolve(
     abort: ConversionAbort | None, idempotency_key: str,
 ) -> tuple[ConversionRow, bool]:
     """Commits a reserved conversion of the brand's (abort None), or aborts it; returns (conversion, replayed)."""
-    raw = await conn.fetchval(
+    raw = await retry_transient(conn, lambda: conn.fetchval(
         "SELECT exchange_resolve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)::text",
         tenant_id, idempotency_key,
         request_hash("exchange.abort" if abort else "exchange.commit", conversion_id=conversion_id, body=abort),
         *_signature_args(signed), conversion_id, abort is not None, abort.reason if abort else None,
-    )
+    ))
     return _unwrap(raw)
 
 

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alliance.db import retry_transient
 from alliance.decimals import plain
 from alliance.errors import ProblemError
 from exchange.membership import service as membership
@@ -171,8 +172,8 @@ async def quote(conn: asyncpg.Connection, tenant_id: int, data: QuoteCreate) -> 
     """Prices data.amount of the brand's points into data.to_brand's by the card in force, and locks that price
     for the card's quote_ttl_seconds."""
     target = await tenants.tenant_id_by_code(conn, data.to_brand)
-    outcome = _quote_outcome.decode(
-        await conn.fetchval("SELECT exchange_quote($1, $2, $3)::text", tenant_id, target, data.amount))
+    outcome = _quote_outcome.decode(await retry_transient(
+        conn, lambda: conn.fetchval("SELECT exchange_quote($1, $2, $3)::text", tenant_id, target, data.amount)))
     if not outcome.ok:
         raise refusal(outcome.code, outcome.detail)
     q = outcome.quote

@@ -324,7 +324,8 @@ BEGIN
     price.rate := coalesce(p_card.rate, trunc(p_source_value / p_target_value, 12));
     IF price.rate * p_target_value > p_source_value THEN
         PERFORM exchange__refuse('rate_exceeds_point_values', jsonb_build_object(
-            'rate', price.rate, 'source_point_value', p_source_value, 'target_point_value', p_target_value));
+            'rate', trim_scale(price.rate)::text, 'source_point_value', trim_scale(p_source_value)::text,
+            'target_point_value', trim_scale(p_target_value)::text));
     END IF;
     price.rate_card_id := p_card.id;
     price.rate_card_version := p_card.version;
@@ -334,7 +335,7 @@ BEGIN
     price.target_amount := floor(exact);
     price.remainder := exact - price.target_amount;
     IF price.target_amount < 1 THEN
-        PERFORM exchange__refuse('amount_too_small', jsonb_build_object('amount', p_amount, 'rate', price.rate,
+        PERFORM exchange__refuse('amount_too_small', jsonb_build_object('amount', p_amount, 'rate', trim_scale(price.rate)::text,
                                                                          'fee_amount', price.fee_amount));
     END IF;
     price.source_point_value := p_source_value;
@@ -561,14 +562,15 @@ BEGIN
     IF NOT FOUND THEN
         SELECT p.reserved + p.debits - p.credits, x.net_debit_cap INTO net_debit, cap FROM exchange_positions p
           JOIN exchange_participants x ON x.tenant_id = p.tenant_id WHERE p.tenant_id = p_tenant;
+        -- Money goes out as exact decimal strings, never JSON numbers (clients would read floats).
         PERFORM exchange__refuse('net_debit_cap_exceeded', jsonb_build_object(
-            'net_debit_cap', cap, 'net_debit', net_debit, 'requested', p_gross));
+            'net_debit_cap', trim_scale(cap)::text, 'net_debit', trim_scale(net_debit)::text, 'requested', trim_scale(p_gross)::text));
     END IF;
     IF NOT raised AND net_debit * 100 >= cap * alarm THEN
         UPDATE exchange_positions SET alarm_raised = true WHERE tenant_id = p_tenant;
         INSERT INTO outbox_events (tenant_id, aggregate_type, aggregate_id, event_type, payload)
         VALUES (p_tenant, 'exchange_position', p_tenant::text, 'net_debit_cap.alarm', jsonb_build_object(
-            'net_debit_cap', cap, 'net_debit', net_debit, 'alarm_percent', alarm, 'window_id', v_window));
+            'net_debit_cap', trim_scale(cap)::text, 'net_debit', trim_scale(net_debit)::text, 'alarm_percent', alarm, 'window_id', v_window));
     END IF;
     RETURN v_window;
 END $$;
@@ -614,8 +616,10 @@ BEGIN
     target_entry := (outcome #>> '{entry,id}')::bigint;
 END $$;
 
--- Commits a conversion whose reservation (if any) is already counted: both positions, both legs.
-CREATE FUNCTION exchange__commit(c exchange_conversions, p_reserved boolean) RETURNS exchange_conversions
+-- Commits a conversion whose reservation (if any) is already counted: both positions, both legs. p_at: when the
+-- commit was decided (for a reservation, the instant its deadline was checked, under its lock).
+CREATE FUNCTION exchange__commit(c exchange_conversions, p_reserved boolean, p_at timestamptz)
+RETURNS exchange_conversions
 LANGUAGE plpgsql AS $$
 DECLARE
     v_window  bigint;
@@ -642,8 +646,8 @@ BEGIN
     c.window_id := v_window;
     c.source_entry_id := legs.source_entry;
     c.target_entry_id := legs.target_entry;
-    c.committed_at := clock_timestamp();
-    c.resolved_at := c.committed_at;
+    c.committed_at := p_at;
+    c.resolved_at := p_at;
     RETURN c;
 END $$;
 
@@ -669,17 +673,18 @@ END $$;
 -- The reserved conversion a commit or an abort acts on, locked; refused if it is not reserved, and expired (then
 -- refused) if it is past its deadline, even if the expiry job has not reached it yet.
 CREATE FUNCTION exchange__reserved(p_tenant bigint, p_conversion bigint, OUT c exchange_conversions,
-                                   OUT expired boolean)
+                                   OUT expired boolean, OUT checked_at timestamptz)
 LANGUAGE plpgsql AS $$
 BEGIN
     SELECT * INTO c FROM exchange_conversions WHERE tenant_id = p_tenant AND id = p_conversion FOR UPDATE;
     expired := false;
+    checked_at := clock_timestamp();
     IF NOT FOUND THEN
         PERFORM exchange__refuse('conversion_not_found', jsonb_build_object('conversion_id', p_conversion));
     ELSIF c.status <> 'reserved' THEN
         PERFORM exchange__refuse('conversion_not_reserved', jsonb_build_object('conversion_id', p_conversion,
                                                                                 'conversion_status', c.status));
-    ELSIF c.expires_at <= clock_timestamp() THEN
+    ELSIF c.expires_at <= checked_at THEN
         c := exchange__release(c, 'expired', NULL);
         expired := true;
     END IF;
@@ -775,7 +780,7 @@ BEGIN
         IF p_commit THEN
             c.commit_kid := p_kid;
             c.commit_signature_digest := p_signature_digest;
-            c := exchange__commit(c, false);
+            c := exchange__commit(c, false, clock_timestamp());
         ELSE
             PERFORM exchange__take_capacity(p_tenant, c.gross_value, c.fee_value, false);
             -- The hold outlives the reservation by a minute, so the exchange's expiry (one event for both brands)
@@ -848,7 +853,7 @@ BEGIN
             ELSE
                 c.commit_kid := p_kid;
                 c.commit_signature_digest := p_signature_digest;
-                c := exchange__commit(c, true);
+                c := exchange__commit(c, true, pending.checked_at);
                 UPDATE exchange_conversions
                    SET status = c.status, window_id = c.window_id, source_entry_id = c.source_entry_id,
                        target_entry_id = c.target_entry_id, committed_at = c.committed_at, resolved_at = c.resolved_at,

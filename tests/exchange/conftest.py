@@ -8,11 +8,13 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from alliance_sdk import signing
 
+from exchange.signing.service import SignedRequest
 from tests.api import bearer
 
 
@@ -166,3 +168,11 @@ async def coffee_and_airline(exchange_brand, open_pair, member, link):
     await member(airline, "alice-air")
     identity = await link(coffee, "alice", airline, "alice-air")
     return coffee, airline, card, identity
+
+
+def accepted_signature(brand: Brand, body: bytes = b"{}") -> SignedRequest:
+    """A signature as the API hands it to the service once verified (unique, so the SQL accepts it once): for tests
+    that call the conversion service directly, below HTTP."""
+    now = datetime.now(UTC)
+    return SignedRequest(tenant_id=brand.id, kid=brand.kid, header={}, body=body, signature=f"test.{uuid.uuid4()}",
+                         digest=os.urandom(32), issued_at=now)

@@ -2,7 +2,7 @@
 
 from alliance.db.base import Base, metadata
 from alliance.db.engine import Database, asyncpg_dsn, sqlalchemy_url
-from alliance.db.transaction import TRANSIENT_SQLSTATES, driver_connection, run_in_transaction
+from alliance.db.transaction import TRANSIENT_SQLSTATES, driver_connection, retry_transient, run_in_transaction
 
 __all__ = [
     "Base",
@@ -10,6 +10,7 @@ __all__ = [
     "TRANSIENT_SQLSTATES",
     "asyncpg_dsn",
     "driver_connection",
+    "retry_transient",
     "metadata",
     "run_in_transaction",
     "sqlalchemy_url",

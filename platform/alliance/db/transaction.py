@@ -55,6 +55,20 @@ async def run_in_transaction(
     raise AssertionError("unreachable")
 
 
+async def retry_transient(conn: asyncpg.Connection, statement: Callable[[], Awaitable[T]]) -> T:
+    """Runs one atomic statement on `conn`. Outside a transaction the statement is its own, so a serialization
+    failure or a deadlock undid all of it and it is re-run; inside the caller's transaction it is the caller's to
+    re-run (run_in_transaction does)."""
+    for attempt in range(MAX_ATTEMPTS):
+        try:
+            return await statement()
+        except asyncpg.PostgresError as exc:
+            if conn.is_in_transaction() or not is_transient(exc) or attempt == MAX_ATTEMPTS - 1:
+                raise
+        await backoff(attempt)
+    raise AssertionError("unreachable")
+
+
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under a session, inside the session's transaction (for the hot paths)."""
     connection = await session.connection()
