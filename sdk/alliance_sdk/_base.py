@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from alliance_sdk._errors import AllianceError, APIConnectionError, APITimeoutError, error_from_response
-from alliance_sdk._request import APIRequest
+from alliance_sdk._request import APIRequest, json_bytes
 from alliance_sdk._version import __version__
 
 T = TypeVar("T")
@@ -37,7 +37,8 @@ class BaseClient:
     _http: httpx.Client | httpx.AsyncClient
 
     def __init__(
-        self, *, api_key: str | None, base_url: str | None, timeout: float | httpx.Timeout, max_retries: int
+        self, *, api_key: str | None, base_url: str | None, timeout: float | httpx.Timeout, max_retries: int,
+        signing_key: str | bytes | None, signing_kid: str | None, tenant_id: int | None,
     ) -> None:
         api_key = api_key or os.environ.get("ALLIANCE_API_KEY")
         if not api_key:
@@ -46,17 +47,45 @@ class BaseClient:
         self.base_url = (base_url or os.environ.get("ALLIANCE_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
+        self.signing_key = signing_key or os.environ.get("ALLIANCE_SIGNING_KEY")
+        self.signing_kid = signing_kid or os.environ.get("ALLIANCE_SIGNING_KID")
+        # The brand's id, which signatures name: given, or read from GET /v1/brand before the first signed call.
+        self.tenant_id = tenant_id
+        # The platform's JWKS, kept for verifying countersignatures; fetched again when it lacks a key they name.
+        self._platform_jwks: dict[str, Any] | None = None
 
-    def __repr__(self) -> str:  # never the key
+    def __repr__(self) -> str:  # never the keys
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
-    def _build_request(self, request: APIRequest) -> httpx.Request:
+    def _check_can_sign(self) -> None:
+        if not (self.signing_key and self.signing_kid):
+            raise AllianceError(
+                "This call is signed with the brand's signing key: pass signing_key=... (the private PEM) and "
+                "signing_kid=... (the kid its public key is registered under), or set ALLIANCE_SIGNING_KEY and "
+                "ALLIANCE_SIGNING_KID."
+            )
+
+    def _build_request(self, request: APIRequest, tenant_id: int | None = None) -> httpx.Request:
+        """The request of one attempt. `tenant_id` is the brand's id, needed for a signed request."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json",
                    "User-Agent": USER_AGENT}
+        content = None if request.body is None else json_bytes(request.body)
+        if content is not None:
+            headers["Content-Type"] = "application/json"
         if request.idempotency_key is not None:
             headers["Idempotency-Key"] = request.idempotency_key
-        return self._http.build_request(request.method, self.base_url + request.path, json=request.body,
+        if request.signed:
+            headers.update(self._signature_header(request, tenant_id, content or b""))
+        return self._http.build_request(request.method, self.base_url + request.path, content=content,
                                         params=request.params, headers=headers, timeout=self.timeout)
+
+    def _signature_header(self, request: APIRequest, tenant_id: int, content: bytes) -> dict[str, str]:
+        from alliance_sdk import signing  # here, not at the top: the SDK's core works without the [signing] extra
+
+        # The API's own path is signed: a path prefix in base_url belongs to whatever proxies the API.
+        signature = signing.sign_request(self.signing_key, kid=self.signing_kid, tenant=tenant_id,
+                                         method=request.method, path=request.path, body=content)
+        return {signing.SIGNATURE_HEADER: signature}
 
     def _delay_after_response(self, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before retrying, or None when this response is the outcome."""
@@ -86,8 +115,10 @@ class BaseClient:
 def _is_retryable(response: httpx.Response) -> bool:
     if response.status_code == 429 or response.status_code >= 500:
         return True
-    # "conflict" is a concurrent change that lost a race; other 409s (member_frozen...) are final.
-    return response.status_code == 409 and _problem_code(response) == "conflict"
+    # "conflict" is a concurrent change that lost a race. "signature_replayed" means a copy of this very attempt
+    # (e.g. resent by a proxy) reached the platform first: the retry is signed afresh and keeps the Idempotency-Key,
+    # so it gets that copy's outcome. Other 409s (member_frozen...) are final.
+    return response.status_code == 409 and _problem_code(response) in ("conflict", "signature_replayed")
 
 
 def _problem_code(response: httpx.Response) -> str | None:

@@ -1,5 +1,6 @@
 """The two clients: `Alliance` (blocking) and `AsyncAlliance` (asyncio). One API key per client; a brand key
-reaches the brand resources, an operator key reaches `admin`."""
+reaches the brand resources, an operator key reaches `admin`. A brand that converts points also gives its
+signing key (`signing_key`, `signing_kid`): the client signs each conversion request with it."""
 
 from __future__ import annotations
 
@@ -15,16 +16,24 @@ from alliance_sdk._request import APIRequest
 from alliance_sdk.resources import (
     Admin,
     AsyncAdmin,
+    AsyncBrand,
     AsyncBulk,
+    AsyncConversions,
     AsyncEntries,
+    AsyncExchange,
     AsyncHolds,
+    AsyncLinks,
     AsyncMembers,
     AsyncSigningKeys,
     AsyncWebhookDeliveries,
     AsyncWebhookEndpoints,
+    Brand,
     Bulk,
+    Conversions,
     Entries,
+    Exchange,
     Holds,
+    Links,
     Members,
     SigningKeys,
     WebhookDeliveries,
@@ -36,7 +45,9 @@ T = TypeVar("T")
 
 class Alliance(BaseClient):
     """The blocking client. Pass `http_client` to bring your own `httpx.Client` (proxies, transports); the
-    SDK closes only a client it made itself."""
+    SDK closes only a client it made itself. Signed calls (conversions) need `signing_key`, the brand's Ed25519
+    private key as PEM, and `signing_kid`, the kid its public key is registered under; `tenant_id`, the brand's
+    id, spares the one GET /v1/brand that otherwise finds it."""
 
     _http: httpx.Client
 
@@ -48,8 +59,12 @@ class Alliance(BaseClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx.Client | None = None,
+        signing_key: str | bytes | None = None,
+        signing_kid: str | None = None,
+        tenant_id: int | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+                         signing_key=signing_key, signing_kid=signing_kid, tenant_id=tenant_id)
         self._http = http_client or httpx.Client()
         self._owns_http = http_client is None
         self.members = Members(self)
@@ -59,12 +74,17 @@ class Alliance(BaseClient):
         self.webhook_endpoints = WebhookEndpoints(self)
         self.webhook_deliveries = WebhookDeliveries(self)
         self.signing_keys = SigningKeys(self)
+        self.brand = Brand(self)
+        self.exchange = Exchange(self)
+        self.links = Links(self)
+        self.conversions = Conversions(self)
         self.admin = Admin(self)
 
     def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:
-        http_request = self._build_request(request)
+        tenant_id = self._signing_tenant_id() if request.signed else None
         attempt = 0
         while True:
+            http_request = self._build_request(request, tenant_id)  # per attempt: each is signed afresh
             try:
                 response = self._http.send(http_request)
             except httpx.TransportError as error:
@@ -77,6 +97,12 @@ class Alliance(BaseClient):
                     return self._parse(response, parse)
             time.sleep(delay)
             attempt += 1
+
+    def _signing_tenant_id(self) -> int:
+        self._check_can_sign()
+        if self.tenant_id is None:
+            self.tenant_id = self.brand.retrieve().id
+        return self.tenant_id
 
     def close(self) -> None:
         if self._owns_http:
@@ -102,8 +128,12 @@ class AsyncAlliance(BaseClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         http_client: httpx.AsyncClient | None = None,
+        signing_key: str | bytes | None = None,
+        signing_kid: str | None = None,
+        tenant_id: int | None = None,
     ) -> None:
-        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        super().__init__(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+                         signing_key=signing_key, signing_kid=signing_kid, tenant_id=tenant_id)
         self._http = http_client or httpx.AsyncClient()
         self._owns_http = http_client is None
         self.members = AsyncMembers(self)
@@ -113,12 +143,17 @@ class AsyncAlliance(BaseClient):
         self.webhook_endpoints = AsyncWebhookEndpoints(self)
         self.webhook_deliveries = AsyncWebhookDeliveries(self)
         self.signing_keys = AsyncSigningKeys(self)
+        self.brand = AsyncBrand(self)
+        self.exchange = AsyncExchange(self)
+        self.links = AsyncLinks(self)
+        self.conversions = AsyncConversions(self)
         self.admin = AsyncAdmin(self)
 
     async def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:
-        http_request = self._build_request(request)
+        tenant_id = await self._signing_tenant_id() if request.signed else None
         attempt = 0
         while True:
+            http_request = self._build_request(request, tenant_id)  # per attempt: each is signed afresh
             try:
                 response = await self._http.send(http_request)
             except httpx.TransportError as error:
@@ -131,6 +166,12 @@ class AsyncAlliance(BaseClient):
                     return self._parse(response, parse)
             await asyncio.sleep(delay)
             attempt += 1
+
+    async def _signing_tenant_id(self) -> int:
+        self._check_can_sign()
+        if self.tenant_id is None:
+            self.tenant_id = (await self.brand.retrieve()).id
+        return self.tenant_id
 
     async def close(self) -> None:
         if self._owns_http:

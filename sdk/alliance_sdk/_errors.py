@@ -6,6 +6,7 @@ happened (`except InsufficientPointsError`) or on its broad kind (`except Confli
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -13,6 +14,11 @@ import httpx
 
 class AllianceError(Exception):
     """Base of every error raised by the SDK."""
+
+
+class CountersignatureError(AllianceError):
+    """A countersigned record did not verify against the platform's JWKS, or is not the record it was taken for
+    (or there is none: the conversion is not committed): do not trust it."""
 
 
 class APIConnectionError(AllianceError):
@@ -111,6 +117,34 @@ class SigningKeyNotFoundError(NotFoundError):
     pass
 
 
+class BrandNotFoundError(NotFoundError):
+    """No brand has this code."""
+
+
+class ParticipantNotFoundError(NotFoundError):
+    """The brand is not in the exchange."""
+
+
+class PairNotFoundError(NotFoundError):
+    pass
+
+
+class QuoteNotFoundError(NotFoundError):
+    pass
+
+
+class ConversionNotFoundError(NotFoundError):
+    pass
+
+
+class IdentityNotFoundError(NotFoundError):
+    pass
+
+
+class LinkCodeNotFoundError(NotFoundError):
+    """No such link code: check it; each is valid once, for 10 minutes."""
+
+
 class SigningKeyKidTakenError(ConflictError):
     """The brand already has a key with this kid (revoked or not): a kid names one key forever."""
 
@@ -143,6 +177,46 @@ class WebhookEndpointLimitReachedError(ConflictError):
     """The brand has as many webhook endpoints as it may: delete one first."""
 
 
+class ParticipantExistsError(ConflictError):
+    pass
+
+
+class ParticipantSuspendedError(ConflictError):
+    """A brand of the pair is suspended from the exchange."""
+
+
+class RateCardEffectiveAtTakenError(ConflictError):
+    pass
+
+
+class QuoteAlreadyUsedError(ConflictError):
+    """A quote prices one conversion: get a new one."""
+
+    @property
+    def conversion_id(self) -> int | None:
+        return self.problem.get("conversion_id")
+
+
+class ConversionNotReservedError(ConflictError):
+    """Only a reserved conversion can be committed or aborted; this one is committed, aborted or expired."""
+
+    @property
+    def conversion_status(self) -> str | None:
+        return self.problem.get("conversion_status")
+
+
+class LinkCodeUsedError(ConflictError):
+    pass
+
+
+class IdentityAlreadyLinkedAtBrandError(ConflictError):
+    """The person's alliance identity already links another membership of that brand: unlink it first."""
+
+
+class MembersLinkedToOtherIdentitiesError(ConflictError):
+    """Both memberships are linked already, to different alliance identities: unlink one of them first."""
+
+
 class ValidationError(UnprocessableEntityError):
     @property
     def errors(self) -> list[dict[str, Any]]:
@@ -172,6 +246,159 @@ class EntryIsReversalError(UnprocessableEntityError):
     pass
 
 
+class AmountOutOfRangeError(UnprocessableEntityError):
+    """The amount is outside the rate card's minimum and maximum (see `exchange.rates()`)."""
+
+
+class AmountTooSmallError(UnprocessableEntityError):
+    """The amount converts to less than one target point."""
+
+
+class DailyLimitExceededError(UnprocessableEntityError):
+    """A daily limit of the rate card would be exceeded (counted in source points, per business date)."""
+
+    @property
+    def limit(self) -> int | None:
+        return self.problem.get("limit")
+
+    @property
+    def used(self) -> int | None:
+        return self.problem.get("used")
+
+    @property
+    def requested(self) -> int | None:
+        return self.problem.get("requested")
+
+
+class MemberDailyLimitExceededError(DailyLimitExceededError):
+    pass
+
+
+class PairDailyCapExceededError(DailyLimitExceededError):
+    pass
+
+
+class NetDebitCapExceededError(UnprocessableEntityError):
+    """What the brand would owe the alliance in the open settlement window would pass its cap (amounts in the
+    settlement currency)."""
+
+    @property
+    def net_debit_cap(self) -> Decimal | None:
+        return _decimal(self.problem.get("net_debit_cap"))
+
+    @property
+    def net_debit(self) -> Decimal | None:
+        return _decimal(self.problem.get("net_debit"))
+
+    @property
+    def requested(self) -> Decimal | None:
+        return _decimal(self.problem.get("requested"))
+
+
+class BrandNotInExchangeError(UnprocessableEntityError):
+    """The other brand is not in the exchange."""
+
+
+class PairNotOpenError(UnprocessableEntityError):
+    """Conversions between these brands (in this direction) are not open."""
+
+
+class NoRateCardError(UnprocessableEntityError):
+    pass
+
+
+class RateExceedsPointValuesError(UnprocessableEntityError):
+    """The rate gives more value than it takes at the two brands' point values."""
+
+    @property
+    def max_rate(self) -> Decimal | None:
+        return _decimal(self.problem.get("max_rate"))
+
+
+class QuoteExpiredError(UnprocessableEntityError):
+    pass
+
+
+class QuoteMismatchError(UnprocessableEntityError):
+    """The quote is for another brand or amount than the conversion names."""
+
+
+class ConversionExpiredError(UnprocessableEntityError):
+    """The reservation passed its deadline: it is expired now and its points are released."""
+
+
+class IdentityNotLinkedAtBrandError(UnprocessableEntityError):
+    """The alliance identity has no membership at the target brand."""
+
+
+class LinkCodeExpiredError(UnprocessableEntityError):
+    pass
+
+
+class LinkCodeSameBrandError(UnprocessableEntityError):
+    """A link code links memberships of two different brands: it was redeemed at the brand that issued it."""
+
+
+class MemberNotLinkedError(APIStatusError):
+    """The member has no alliance identity: issue a link code and have the member redeem it at another brand.
+    The API answers 404 when the link itself is asked for and 422 when a conversion needs it, so this class
+    sits under neither."""
+
+
+class NotInExchangeError(PermissionDeniedError):
+    """The calling brand is not in the exchange."""
+
+
+# --- a signed request refused for its signature or its signing key ---------------------------------------
+
+
+class SignatureError(APIStatusError):
+    """A signed request was refused because of its signature or signing key. Each code's class is also the
+    class of the status it comes with (AuthenticationError for 401...)."""
+
+
+class SignatureMissingError(SignatureError, AuthenticationError):
+    pass
+
+
+class SignatureMalformedError(SignatureError, BadRequestError):
+    pass
+
+
+class SignatureInvalidError(SignatureError, AuthenticationError):
+    """The signature does not verify with the key its kid names: another key signed it, or the bytes changed."""
+
+
+class SignatureStaleError(SignatureError, AuthenticationError):
+    """The signature's time is too far from the platform's: check this machine's clock."""
+
+
+class SignatureReplayedError(SignatureError, ConflictError):
+    """The platform had already accepted this very signature. The client signs every attempt afresh and retries
+    this one (same Idempotency-Key), so it reaches the caller only once retries run out."""
+
+
+class SignatureWrongTenantError(SignatureError, PermissionDeniedError):
+    """The signature names another brand, method or path, or was made with another brand's key."""
+
+
+class SigningKeyUnknownError(SignatureError, AuthenticationError):
+    """The brand has no signing key with this kid: register it (signing_keys.register)."""
+
+
+class SigningKeyRevokedError(SignatureError, AuthenticationError):
+    pass
+
+
+class SigningKeyNotValidNowError(SignatureError, AuthenticationError):
+    """The signing key is outside its validity window (not yet valid, or expired)."""
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    # The API sends amounts of money as decimal strings, so they arrive exact; never through a float.
+    return None if value is None else Decimal(value)
+
+
 ERROR_BY_CODE: dict[str, type[APIStatusError]] = {
     "member_not_found": MemberNotFoundError,
     "hold_not_found": HoldNotFoundError,
@@ -194,6 +421,49 @@ ERROR_BY_CODE: dict[str, type[APIStatusError]] = {
     "hold_expired": HoldExpiredError,
     "amount_exceeds_hold": AmountExceedsHoldError,
     "entry_is_reversal": EntryIsReversalError,
+    # the exchange
+    "brand_not_found": BrandNotFoundError,
+    "not_in_exchange": NotInExchangeError,
+    "brand_not_in_exchange": BrandNotInExchangeError,
+    "participant_not_found": ParticipantNotFoundError,
+    "participant_exists": ParticipantExistsError,
+    "participant_suspended": ParticipantSuspendedError,
+    "pair_not_found": PairNotFoundError,
+    "pair_not_open": PairNotOpenError,
+    "no_rate_card": NoRateCardError,
+    "rate_card_effective_at_taken": RateCardEffectiveAtTakenError,
+    "rate_exceeds_point_values": RateExceedsPointValuesError,
+    "amount_out_of_range": AmountOutOfRangeError,
+    "amount_too_small": AmountTooSmallError,
+    "member_daily_limit_exceeded": MemberDailyLimitExceededError,
+    "pair_daily_cap_exceeded": PairDailyCapExceededError,
+    "net_debit_cap_exceeded": NetDebitCapExceededError,
+    "quote_not_found": QuoteNotFoundError,
+    "quote_already_used": QuoteAlreadyUsedError,
+    "quote_expired": QuoteExpiredError,
+    "quote_mismatch": QuoteMismatchError,
+    "conversion_not_found": ConversionNotFoundError,
+    "conversion_not_reserved": ConversionNotReservedError,
+    "conversion_expired": ConversionExpiredError,
+    "member_not_linked": MemberNotLinkedError,
+    "identity_not_found": IdentityNotFoundError,
+    "identity_not_linked_at_brand": IdentityNotLinkedAtBrandError,
+    "identity_already_linked_at_brand": IdentityAlreadyLinkedAtBrandError,
+    "members_linked_to_other_identities": MembersLinkedToOtherIdentitiesError,
+    "link_code_not_found": LinkCodeNotFoundError,
+    "link_code_used": LinkCodeUsedError,
+    "link_code_expired": LinkCodeExpiredError,
+    "link_code_same_brand": LinkCodeSameBrandError,
+    # signed requests
+    "signature_missing": SignatureMissingError,
+    "signature_malformed": SignatureMalformedError,
+    "signature_invalid": SignatureInvalidError,
+    "signature_stale": SignatureStaleError,
+    "signature_replayed": SignatureReplayedError,
+    "signature_wrong_tenant": SignatureWrongTenantError,
+    "signing_key_unknown": SigningKeyUnknownError,
+    "signing_key_revoked": SigningKeyRevokedError,
+    "signing_key_not_valid_now": SigningKeyNotValidNowError,
 }
 
 ERROR_BY_STATUS: dict[int, type[APIStatusError]] = {

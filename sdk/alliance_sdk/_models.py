@@ -5,11 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 
 def _datetime(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _decimal(value: str | None) -> Decimal | None:
+    # The API sends decimals as strings, so they arrive exact; never through a float.
+    return None if value is None else Decimal(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,3 +290,240 @@ class SigningKey:
             not_after=_datetime(data.get("not_after")), revoked_at=_datetime(data.get("revoked_at")),
             created_at=_datetime(data["created_at"]), status=data["status"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RateCard:
+    """One version of a pair's prices and limits; amounts and limits in source points."""
+
+    id: int
+    source_tenant_id: int
+    source_brand: str
+    target_tenant_id: int
+    target_brand: str
+    version: int
+    effective_at: datetime
+    rate: Decimal | None  # target points per source point; None: derived from the point values when priced
+    fee_bps: int
+    min_amount: int
+    max_amount: int
+    member_daily_limit: int | None
+    pair_daily_cap: int | None
+    quote_ttl_seconds: int
+    created_at: datetime
+    status: str  # "scheduled", "in_force" or "superseded"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RateCard:
+        return cls(
+            id=data["id"], source_tenant_id=data["source_tenant_id"], source_brand=data["source_brand"],
+            target_tenant_id=data["target_tenant_id"], target_brand=data["target_brand"], version=data["version"],
+            effective_at=_datetime(data["effective_at"]), rate=_decimal(data.get("rate")), fee_bps=data["fee_bps"],
+            min_amount=data["min_amount"], max_amount=data["max_amount"],
+            member_daily_limit=data.get("member_daily_limit"), pair_daily_cap=data.get("pair_daily_cap"),
+            quote_ttl_seconds=data["quote_ttl_seconds"], created_at=_datetime(data["created_at"]),
+            status=data["status"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A direction the brand's points convert in (or are converted into), with its rate cards."""
+
+    source_brand: str
+    target_brand: str
+    status: str  # the pair's: "open" or "closed"
+    in_force: RateCard | None
+    scheduled: tuple[RateCard, ...]  # announced, not yet in force
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Price:
+        in_force = data.get("in_force")
+        return cls(source_brand=data["source_brand"], target_brand=data["target_brand"], status=data["status"],
+                   in_force=RateCard.from_json(in_force) if in_force else None,
+                   scheduled=tuple(RateCard.from_json(card) for card in data.get("scheduled", [])))
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A price locked until `expires_at`: pass its id to `conversions.create(quote_id=...)`, once."""
+
+    id: int
+    source_brand: str
+    target_brand: str
+    source_amount: int
+    fee_amount: int  # source points
+    target_amount: int
+    rate: Decimal
+    remainder: Decimal  # the fraction of a target point not issued (rounding is down)
+    source_point_value: Decimal
+    target_point_value: Decimal
+    currency: str  # the settlement currency of the values
+    gross_value: Decimal
+    fee_value: Decimal
+    rate_card_version: int
+    expires_at: datetime
+    created_at: datetime
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Quote:
+        return cls(
+            id=data["id"], source_brand=data["source_brand"], target_brand=data["target_brand"],
+            source_amount=data["source_amount"], fee_amount=data["fee_amount"], target_amount=data["target_amount"],
+            rate=_decimal(data["rate"]), remainder=_decimal(data["remainder"]),
+            source_point_value=_decimal(data["source_point_value"]),
+            target_point_value=_decimal(data["target_point_value"]), currency=data["currency"],
+            gross_value=_decimal(data["gross_value"]), fee_value=_decimal(data["fee_value"]),
+            rate_card_version=data["rate_card_version"], expires_at=_datetime(data["expires_at"]),
+            created_at=_datetime(data["created_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkCode:
+    """A single-use code for the member to give to another brand, which redeems it to link the two memberships."""
+
+    code: str  # e.g. "7KQF-M2XD-9PWR"
+    member: str
+    expires_at: datetime
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinkCode:
+        return cls(code=data["code"], member=data["member"], expires_at=_datetime(data["expires_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class AllianceLink:
+    member: str
+    identity: str  # "idn_...": the person's handle in the alliance; a friend names it to receive points
+    brands: tuple[str, ...]  # the codes of the brands whose memberships the identity links, this one included
+    linked_at: datetime
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AllianceLink:
+        return cls(member=data["member"], identity=data["identity"], brands=tuple(data["brands"]),
+                   linked_at=_datetime(data["linked_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Conversion:
+    """A conversion as one of its two brands sees it: its own member, the other side by alliance identity."""
+
+    id: int
+    status: str  # "reserved", "committed", "aborted" or "expired"
+    role: str  # "source" or "target": the reading brand's side
+    member: str  # the reading brand's member
+    counterparty_identity: str | None
+    source_brand: str
+    target_brand: str
+    source_amount: int
+    fee_amount: int  # source points
+    target_amount: int
+    rate: Decimal
+    remainder: Decimal
+    source_point_value: Decimal
+    target_point_value: Decimal
+    currency: str
+    gross_value: Decimal  # what the source brand owes for it, in the settlement currency
+    fee_value: Decimal  # the operator's fee
+    net_value: Decimal  # what the target brand is owed
+    quote_id: int | None
+    expires_at: datetime  # the reservation's deadline
+    created_at: datetime
+    committed_at: datetime | None
+    resolved_at: datetime | None
+    abort_reason: str | None
+    entry_id: int | None  # the reading brand's journal entry, once committed
+    window_id: int | None  # the settlement window it was committed in
+    countersignature: str | None  # the platform's compact JWS of the committed record: `conversions.verify`
+    replayed: bool  # this answer is the stored outcome of an earlier request with the same Idempotency-Key
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Conversion:
+        return cls(
+            id=data["id"], status=data["status"], role=data["role"], member=data["member"],
+            counterparty_identity=data.get("counterparty_identity"), source_brand=data["source_brand"],
+            target_brand=data["target_brand"], source_amount=data["source_amount"], fee_amount=data["fee_amount"],
+            target_amount=data["target_amount"], rate=_decimal(data["rate"]), remainder=_decimal(data["remainder"]),
+            source_point_value=_decimal(data["source_point_value"]),
+            target_point_value=_decimal(data["target_point_value"]), currency=data["currency"],
+            gross_value=_decimal(data["gross_value"]), fee_value=_decimal(data["fee_value"]),
+            net_value=_decimal(data["net_value"]), quote_id=data.get("quote_id"),
+            expires_at=_datetime(data["expires_at"]), created_at=_datetime(data["created_at"]),
+            committed_at=_datetime(data.get("committed_at")), resolved_at=_datetime(data.get("resolved_at")),
+            abort_reason=data.get("abort_reason"), entry_id=data.get("entry_id"), window_id=data.get("window_id"),
+            countersignature=data.get("countersignature"), replayed=data.get("replayed", False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionPage:
+    data: tuple[Conversion, ...]
+    next_cursor: str | None  # None on the last page
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConversionPage:
+        return cls(data=tuple(Conversion.from_json(c) for c in data["data"]), next_cursor=data.get("next_cursor"))
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A brand's position in the open settlement window, in the settlement currency."""
+
+    window_id: int
+    business_date: date
+    reserved: Decimal  # open reservations (gross)
+    debits: Decimal  # committed conversions out (gross)
+    credits: Decimal  # committed conversions in (net of fees)
+    fees: Decimal  # the operator's share of the debits
+    net_debit: Decimal  # reserved + debits - credits: what counts against the cap
+    available: Decimal  # the cap less the net debit
+    alarm_raised: bool
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Position:
+        return cls(
+            window_id=data["window_id"], business_date=date.fromisoformat(data["business_date"]),
+            reserved=_decimal(data["reserved"]), debits=_decimal(data["debits"]), credits=_decimal(data["credits"]),
+            fees=_decimal(data["fees"]), net_debit=_decimal(data["net_debit"]), available=_decimal(data["available"]),
+            alarm_raised=data["alarm_raised"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """A brand admitted to the exchange, with what it may owe the alliance in a window and what it owes now."""
+
+    tenant_id: int
+    brand: str
+    status: str  # "active" or "suspended"
+    net_debit_cap: Decimal
+    cap_alarm_percent: int
+    admitted_at: datetime
+    position: Position
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Participant:
+        return cls(tenant_id=data["tenant_id"], brand=data["brand"], status=data["status"],
+                   net_debit_cap=_decimal(data["net_debit_cap"]), cap_alarm_percent=data["cap_alarm_percent"],
+                   admitted_at=_datetime(data["admitted_at"]), position=Position.from_json(data["position"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One direction of conversion: the source brand's points into the target brand's."""
+
+    source_tenant_id: int
+    source_brand: str
+    target_tenant_id: int
+    target_brand: str
+    status: str  # "open" or "closed"
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pair:
+        return cls(source_tenant_id=data["source_tenant_id"], source_brand=data["source_brand"],
+                   target_tenant_id=data["target_tenant_id"], target_brand=data["target_brand"],
+                   status=data["status"], created_at=_datetime(data["created_at"]),
+                   updated_at=_datetime(data["updated_at"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,6 +32,14 @@ class APIRequest:
     params: dict[str, Any] | None = None
     # Set on value-moving calls; sent unchanged on every retry, so the server applies the call once.
     idempotency_key: str | None = None
+    # Signed with the brand's signing key (Alliance-Signature) over the exact body bytes, afresh on every attempt:
+    # the platform accepts a signature once.
+    signed: bool = False
+
+
+def json_bytes(body: Any) -> bytes:
+    """The body as sent: serialized here, not by httpx, so that what is signed is byte for byte what is sent."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def path(*segments: str | int) -> str:

@@ -19,7 +19,7 @@ import os
 import time
 from typing import Any
 
-from alliance_sdk._errors import AllianceError
+from alliance_sdk._errors import CountersignatureError
 
 try:
     from cryptography.exceptions import InvalidSignature
@@ -31,12 +31,8 @@ except ImportError as error:  # the SDK's core works without it; only signing ne
 SIGNATURE_HEADER = "Alliance-Signature"
 ALGORITHM = "EdDSA"
 
-__all__ = ["SIGNATURE_HEADER", "CountersignatureError", "generate_signing_key", "public_jwk", "sign_request",
-           "verify_countersignature"]
-
-
-class CountersignatureError(AllianceError):
-    """A countersigned record did not verify against the platform's JWKS: do not trust it."""
+__all__ = ["SIGNATURE_HEADER", "CountersignatureError", "countersignature_kid", "generate_signing_key", "public_jwk",
+           "sign_request", "verify_countersignature"]
 
 
 def _b64(data: bytes) -> str:
@@ -86,6 +82,17 @@ def sign_request(
     encoded_header = _b64(json.dumps(header, separators=(",", ":")).encode())
     signature = _private_key(private_key).sign(f"{encoded_header}.{_b64(body)}".encode("ascii"))
     return f"{encoded_header}..{_b64(signature)}"
+
+
+def countersignature_kid(jws: str) -> str | None:
+    """The kid a countersignature's protected header names, read before any verification: which key of the
+    platform's JWKS should verify it (None when it names none)."""
+    try:
+        header = json.loads(_unb64(jws.split(".")[0]))
+    except (ValueError, binascii.Error, UnicodeDecodeError, AttributeError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
 
 
 def verify_countersignature(jws: str, jwks: dict[str, Any]) -> dict[str, Any]:

@@ -91,3 +91,5 @@ def _no_sdk_env(monkeypatch: pytest.MonkeyPatch) -> None:
     # Tests pass keys and URLs explicitly; a developer's own settings must not leak in.
     monkeypatch.delenv("ALLIANCE_API_KEY", raising=False)
     monkeypatch.delenv("ALLIANCE_BASE_URL", raising=False)
+    monkeypatch.delenv("ALLIANCE_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("ALLIANCE_SIGNING_KID", raising=False)

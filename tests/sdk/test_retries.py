@@ -3,30 +3,19 @@ idempotency key across attempts, so the server applies it once."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+from decimal import Decimal
 
 import alliance_sdk as sdk
 import httpx
 import pytest
-from alliance_sdk import Alliance, AsyncAlliance
+from alliance_sdk import Alliance, AsyncAlliance, signing
 from alliance_sdk import _base as base
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-
-class LoseFirstResponse(httpx.HTTPTransport):
-    """Delivers every request, but loses the first response on its way back, like a connection reset after
-    the server has committed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.sent: list[httpx.Request] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        self.sent.append(request)
-        if len(self.sent) == 1:
-            response.close()
-            raise httpx.ReadError("connection reset by peer", request=request)
-        return response
+from tests.sdk.transports import LoseFirstResponse, problem, scripted
 
 
 def test_a_retry_after_a_lost_response_applies_the_credit_once(brand: Alliance, brand_key: str, base_url: str):
@@ -64,27 +53,6 @@ async def test_rate_limited_calls_wait_for_retry_after(async_brand: AsyncAllianc
 # --- the policy, on scripted answers -------------------------------------------------------------------
 
 
-def scripted(*answers: httpx.Response | Exception) -> tuple[Alliance, list[httpx.Request]]:
-    """A client whose transport plays `answers` in order (the last one again once they run out)."""
-    sent: list[httpx.Request] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        answer = answers[min(len(sent), len(answers)) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    client = Alliance(api_key="alk_test", base_url="http://alliance.test",
-                      http_client=httpx.Client(transport=httpx.MockTransport(handle)))
-    return client, sent
-
-
-def problem(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json={"type": f"urn:alliance:problem:{code}", "code": code, "title": code,
-                                        "status": status}, headers={"x-request-id": "req-1", **(headers or {})})
-
-
 OPERATION = {"entry": {"id": 7, "kind": "credit", "created_at": "2026-01-01T00:00:00Z", "metadata": {},
                        "postings": [{"account": "member:alice", "amount": 5, "balance_after": 5}]},
              "balances": [{"member": "alice", "balance": 5}]}
@@ -115,6 +83,7 @@ def test_transient_failures_are_retried_with_the_same_idempotency_key(failure):
     (problem(409, "idempotency_key_reused"), sdk.IdempotencyKeyReusedError),
     (problem(422, "insufficient_points"), sdk.InsufficientPointsError),
     (problem(404, "no_such_code_yet"), sdk.NotFoundError),
+    (problem(401, "signature_stale"), sdk.SignatureStaleError),
     (problem(418, "teapot"), sdk.APIStatusError),
 ])
 def test_other_client_errors_are_final(failure, error):
@@ -159,9 +128,12 @@ def test_the_key_and_base_url_come_from_the_environment(monkeypatch: pytest.Monk
         Alliance()
     monkeypatch.setenv("ALLIANCE_API_KEY", "alk_env")
     monkeypatch.setenv("ALLIANCE_BASE_URL", "https://alliance.example/")
+    monkeypatch.setenv("ALLIANCE_SIGNING_KEY", "-----BEGIN PRIVATE KEY-----...")
+    monkeypatch.setenv("ALLIANCE_SIGNING_KID", "2025-01")
     with Alliance() as client:
         assert (client.api_key, client.base_url) == ("alk_env", "https://alliance.example")
-        assert "alk_env" not in repr(client)
+        assert (client.signing_key, client.signing_kid) == ("-----BEGIN PRIVATE KEY-----...", "2025-01")
+        assert "alk_env" not in repr(client) and "PRIVATE" not in repr(client)
 
 
 def test_a_retried_bulk_request_sends_the_same_item_keys(brand: Alliance, brand_key: str, base_url: str):
@@ -172,3 +144,43 @@ def test_a_retried_bulk_request_sends_the_same_item_keys(brand: Alliance, brand_
     assert transport.sent[0].content == transport.sent[1].content
     assert result.status == "replayed"  # the lost first attempt applied it
     assert brand.members.balance("dave").balance == 70
+
+
+CONVERSION = {
+    "id": 42, "status": "committed", "role": "source", "member": "alice",
+    "counterparty_identity": "idn_abcdefghijklmnop",
+    "source_brand": "coffee", "target_brand": "airline", "source_amount": 100, "fee_amount": 1, "target_amount": 198,
+    "rate": "2", "remainder": "0", "source_point_value": "0.1", "target_point_value": "0.05", "currency": "CNY",
+    "gross_value": "10", "fee_value": "0.1", "net_value": "9.9", "quote_id": None,
+    "expires_at": "2026-01-01T00:01:00Z", "created_at": "2026-01-01T00:00:00Z", "committed_at": "2026-01-01T00:00:30Z",
+    "resolved_at": "2026-01-01T00:00:30Z", "abort_reason": None, "entry_id": 9, "window_id": 1,
+    "countersignature": "eyJ.eyJ.sig", "replayed": True,
+}
+
+
+def test_a_replayed_signature_is_retried_signed_afresh_with_the_same_idempotency_key():
+    private_key, public_jwk = signing.generate_signing_key()
+    client, sent = scripted(problem(409, "signature_replayed"), httpx.Response(200, json=CONVERSION),
+                            signing_key=private_key, signing_kid="2025-01", tenant_id=7)
+    conversion = client.conversions.commit(42)
+    assert (conversion.status, conversion.replayed, conversion.net_value) == ("committed", True, Decimal("9.9"))
+    first, retry = sent
+    assert first.headers["idempotency-key"] == retry.headers["idempotency-key"]
+    assert first.headers[signing.SIGNATURE_HEADER] != retry.headers[signing.SIGNATURE_HEADER]
+    public_key = Ed25519PublicKey.from_public_bytes(unb64(public_jwk["x"]))
+    for request in sent:
+        encoded_header, payload, signature = request.headers[signing.SIGNATURE_HEADER].split(".")
+        header = json.loads(unb64(encoded_header))
+        assert (header["alliance_tenant"], header["kid"], header["method"], header["path"], payload) == (
+            7, "2025-01", "POST", "/v1/conversions/42/commit", "")
+        # Detached: the signature covers the body bytes as sent.
+        public_key.verify(unb64(signature), f"{encoded_header}.{b64(request.content)}".encode())
+        assert request.content == b"{}"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

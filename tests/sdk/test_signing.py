@@ -65,11 +65,14 @@ def test_the_core_imports_without_cryptography_and_signing_says_what_to_install(
         "        if name.split('.')[0] == 'cryptography': raise ImportError('blocked')\n"
         "sys.meta_path.insert(0, Block())\n"
         "import alliance_sdk\n"
-        "alliance_sdk.Alliance(api_key='alk_x', base_url='http://127.0.0.1:1').signing_keys\n"
-        "try:\n"
-        "    import alliance_sdk.signing\n"
-        "except ImportError as error:\n"
-        "    print(error)\n"
+        "client = alliance_sdk.Alliance(api_key='alk_x', base_url='http://127.0.0.1:1', signing_key='pem',\n"
+        "                               signing_kid='k1', tenant_id=1)\n"
+        "client.signing_keys\n"
+        "for attempt in (lambda: __import__('alliance_sdk.signing'), lambda: client.conversions.commit(1)):\n"
+        "    try:\n"
+        "        attempt()\n"
+        "    except ImportError as error:\n"
+        "        print(error)\n"
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert 'alliance-sdk[signing]' in result.stdout
+    assert result.stdout.count('alliance-sdk[signing]') == 2  # importing signing, and a signed call

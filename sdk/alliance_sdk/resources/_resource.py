@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from alliance_sdk._client import Alliance, AsyncAlliance
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 class SyncResource:
@@ -16,3 +20,41 @@ class SyncResource:
 class AsyncResource:
     def __init__(self, client: AsyncAlliance) -> None:
         self._client = client
+
+
+def no_content(_: None) -> None:
+    """The parse of an answer without a body (204)."""
+    return None
+
+
+class Page(Protocol[T_co]):
+    """One page of a cursor-paginated list (HistoryPage, ConversionPage...)."""
+
+    @property
+    def data(self) -> tuple[T_co, ...]: ...
+
+    @property
+    def next_cursor(self) -> str | None: ...  # None on the last page
+
+
+def every_item(fetch_page: Callable[[str | None], Page[T]]) -> Iterator[T]:
+    """The items of page after page, fetching each page (by the cursor of the one before) as iteration reaches it."""
+    cursor = None
+    while True:
+        page = fetch_page(cursor)
+        yield from page.data
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+async def every_item_async(fetch_page: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[T]:
+    """`every_item` for the async client: iterate it with `async for`."""
+    cursor = None
+    while True:
+        page = await fetch_page(cursor)
+        for item in page.data:
+            yield item
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

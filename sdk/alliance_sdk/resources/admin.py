@@ -1,4 +1,5 @@
-"""/v1/admin: the alliance operator admits brands and issues their API keys. Needs an operator key."""
+"""/v1/admin: the alliance operator admits brands, issues their API keys and runs the exchange (`exchange`).
+Needs an operator key."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from alliance_sdk._models import ApiKey, Tenant
 from alliance_sdk._request import APIRequest, fields, path
 from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources.admin_exchange import AdminExchange, AsyncAdminExchange
 
 if TYPE_CHECKING:
     from alliance_sdk._client import Alliance, AsyncAlliance
@@ -69,11 +71,12 @@ class Keys(SyncResource):
 
 
 class Admin:
-    """The operator's side: brands (`tenants`) and their API `keys`."""
+    """The operator's side: brands (`tenants`), their API `keys`, and the `exchange`."""
 
     def __init__(self, client: Alliance) -> None:
         self.tenants = Tenants(client)
         self.keys = Keys(client)
+        self.exchange = AdminExchange(client)
 
 
 class AsyncTenants(AsyncResource):
@@ -115,8 +118,9 @@ class AsyncKeys(AsyncResource):
 
 
 class AsyncAdmin:
-    """The operator's side: brands (`tenants`) and their API `keys`."""
+    """The operator's side: brands (`tenants`), their API `keys`, and the `exchange`."""
 
     def __init__(self, client: AsyncAlliance) -> None:
         self.tenants = AsyncTenants(client)
         self.keys = AsyncKeys(client)
+        self.exchange = AsyncAdminExchange(client)

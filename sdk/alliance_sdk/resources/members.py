@@ -11,7 +11,7 @@ from typing import Literal
 
 from alliance_sdk._models import Balance, HistoryItem, HistoryPage, Hold, Member, Operation
 from alliance_sdk._request import NOT_GIVEN, APIRequest, NotGiven, fields, new_idempotency_key, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, every_item, every_item_async
 
 Metadata = dict[str, str]
 
@@ -106,13 +106,8 @@ class Members(SyncResource):
         until: datetime | None = None, kind: str | None = None,
     ) -> Iterator[HistoryItem]:
         """Every posting of the member, newest first, fetching `limit`-sized pages as iteration reaches them."""
-        cursor = None
-        while True:
-            page = self.history_page(external_id, cursor=cursor, limit=limit, since=since, until=until, kind=kind)
-            yield from page.data
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return every_item(lambda cursor: self.history_page(external_id, cursor=cursor, limit=limit, since=since,
+                                                           until=until, kind=kind))
 
 
 class AsyncMembers(AsyncResource):
@@ -202,18 +197,11 @@ class AsyncMembers(AsyncResource):
             APIRequest("GET", path("v1", "members", external_id, "history"), params=params), HistoryPage.from_json
         )
 
-    async def history(
+    def history(
         self, external_id: str, *, limit: int | None = None, since: datetime | None = None,
         until: datetime | None = None, kind: str | None = None,
     ) -> AsyncIterator[HistoryItem]:
         """Every posting of the member, newest first, fetching `limit`-sized pages as iteration reaches them.
         Use it with `async for` (no await)."""
-        cursor = None
-        while True:
-            page = await self.history_page(external_id, cursor=cursor, limit=limit, since=since, until=until,
-                                           kind=kind)
-            for item in page.data:
-                yield item
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return every_item_async(lambda cursor: self.history_page(external_id, cursor=cursor, limit=limit, since=since,
+                                                                 until=until, kind=kind))

@@ -8,17 +8,13 @@ from typing import Any, Literal
 
 from alliance_sdk._models import WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint
 from alliance_sdk._request import NOT_GIVEN, APIRequest, NotGiven, fields, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, every_item, every_item_async, no_content
 
 DeliveryStatus = Literal["pending", "succeeded", "failed", "abandoned"]
 
 
 def _endpoint_list(data: list[dict[str, Any]]) -> list[WebhookEndpoint]:
     return [WebhookEndpoint.from_json(item) for item in data]
-
-
-def _nothing(_: None) -> None:
-    return None
 
 
 class WebhookEndpoints(SyncResource):
@@ -50,7 +46,7 @@ class WebhookEndpoints(SyncResource):
 
     def delete(self, endpoint_id: int) -> None:
         """Deletes the endpoint and its delivery log."""
-        self._client._request(APIRequest("DELETE", path("v1", "webhook-endpoints", endpoint_id)), _nothing)
+        self._client._request(APIRequest("DELETE", path("v1", "webhook-endpoints", endpoint_id)), no_content)
 
     def deliveries_page(
         self, endpoint_id: int, *, cursor: str | None = None, limit: int | None = None,
@@ -67,13 +63,7 @@ class WebhookEndpoints(SyncResource):
         self, endpoint_id: int, *, limit: int | None = None, status: DeliveryStatus | None = None
     ) -> Iterator[WebhookDelivery]:
         """Every delivery to the endpoint, newest first, fetching `limit`-sized pages as iteration reaches them."""
-        cursor = None
-        while True:
-            page = self.deliveries_page(endpoint_id, cursor=cursor, limit=limit, status=status)
-            yield from page.data
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return every_item(lambda cursor: self.deliveries_page(endpoint_id, cursor=cursor, limit=limit, status=status))
 
 
 class WebhookDeliveries(SyncResource):
@@ -113,7 +103,7 @@ class AsyncWebhookEndpoints(AsyncResource):
 
     async def delete(self, endpoint_id: int) -> None:
         """Deletes the endpoint and its delivery log."""
-        await self._client._request(APIRequest("DELETE", path("v1", "webhook-endpoints", endpoint_id)), _nothing)
+        await self._client._request(APIRequest("DELETE", path("v1", "webhook-endpoints", endpoint_id)), no_content)
 
     async def deliveries_page(
         self, endpoint_id: int, *, cursor: str | None = None, limit: int | None = None,
@@ -126,19 +116,13 @@ class AsyncWebhookEndpoints(AsyncResource):
             WebhookDeliveryPage.from_json,
         )
 
-    async def deliveries(
+    def deliveries(
         self, endpoint_id: int, *, limit: int | None = None, status: DeliveryStatus | None = None
     ) -> AsyncIterator[WebhookDelivery]:
         """Every delivery to the endpoint, newest first, fetching `limit`-sized pages as iteration reaches them.
         Use it with `async for` (no await)."""
-        cursor = None
-        while True:
-            page = await self.deliveries_page(endpoint_id, cursor=cursor, limit=limit, status=status)
-            for delivery in page.data:
-                yield delivery
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        return every_item_async(lambda cursor: self.deliveries_page(endpoint_id, cursor=cursor, limit=limit,
+                                                                    status=status))
 
 
 class AsyncWebhookDeliveries(AsyncResource):
