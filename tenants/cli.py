@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import click
 import msgspec
 from rich.console import Console
@@ -66,9 +64,9 @@ def tenants_list() -> None:
 @click.option("--code", required=True, help="lowercase slug, e.g. coffee-chain")
 @click.option("--name", required=True)
 @click.option("--currency", "currency_code", required=True, help="points currency code, e.g. BEANS")
-@click.option("--point-value", required=True, type=Decimal, help="worth of one point in the settlement currency")
+@click.option("--point-value", required=True, help="worth of one point in the settlement currency, e.g. 0.10")
 @click.option("--expiry-days", type=int, default=None, help="credits expire after this many days")
-def tenants_create(code: str, name: str, currency_code: str, point_value: Decimal, expiry_days: int | None) -> None:
+def tenants_create(code: str, name: str, currency_code: str, point_value: str, expiry_days: int | None) -> None:
     try:  # convert, not construct: constraints are checked only when converting
         data = msgspec.convert({"code": code, "name": name, "currency_code": currency_code, "point_value": point_value,
                                 "expiry_days": expiry_days}, TenantCreate)

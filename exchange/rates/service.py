@@ -70,6 +70,13 @@ async def create_rate_card(session: AsyncSession, data: RateCardCreate) -> RateC
     if await session.scalar(pair_cards.where(RateCard.effective_at == effective_at)) is not None:
         raise ProblemError(409, "rate_card_effective_at_taken", "The pair has a rate card effective at that instant",
                            extra={"effective_at": effective_at.isoformat()})
+    in_force_since = await session.scalar(select(func.max(RateCard.effective_at)).where(
+        RateCard.source_tenant_id == data.source_tenant_id, RateCard.target_tenant_id == data.target_tenant_id,
+        RateCard.effective_at <= now))
+    if in_force_since is not None and effective_at < in_force_since:
+        raise ProblemError(422, "rate_card_before_card_in_force",
+                           "A rate card cannot take effect before the card in force", "It would reprice the past.",
+                           extra={"in_force_since": in_force_since.isoformat()})
     if data.rate is not None:
         await _check_rate(session, data, effective_at)
     version = await session.scalar(select(func.coalesce(func.max(RateCard.version), 0) + 1)
@@ -84,7 +91,9 @@ async def create_rate_card(session: AsyncSession, data: RateCardCreate) -> RateC
     session.add(card)
     await session.flush()
     await session.refresh(card)
-    return (await _reads(session, [card], now))[0]
+    # Its status depends on the pair's other cards.
+    return next(read for read in await _reads(session, list(await session.scalars(pair_cards)), now)
+                if read.id == card.id)
 
 
 async def _check_rate(session: AsyncSession, data: RateCardCreate, at: datetime) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from tests.api import assert_problem, bearer
+from tests.api import assert_problem
 
 
 async def balance(client, brand, member) -> dict:
@@ -326,3 +326,20 @@ async def test_positions_for_the_operator(coffee_and_airline, convert, admin):
         "reserved": 50, "debits": 100, "credits": 0, "fees": 1, "net_debit": 150}
     assert (Decimal(airline_position["credits"]), Decimal(airline_position["net_debit"])) == (99, -99)
     assert coffee_position["window_id"] == airline_position["window_id"]
+
+
+async def test_the_events_become_webhook_deliveries_to_each_brand(client, coffee_and_airline, convert, relay):
+    coffee, airline, _, _ = coffee_and_airline
+    endpoints = {}
+    for brand in (coffee, airline):
+        created = await client.post("/v1/webhook-endpoints", headers=brand.headers, json={
+            "url": "https://hooks.example/alliance", "event_types": ["conversion.committed"]})
+        assert created.status_code == 201, created.text
+        endpoints[brand.code] = created.json()["id"]
+    converted = (await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 100})).json()
+    await relay()
+    for brand, member in ((coffee, "alice"), (airline, "alice-air")):
+        deliveries = (await client.get(f"/v1/webhook-endpoints/{endpoints[brand.code]}/deliveries",
+                                       headers=brand.headers)).json()["data"]
+        assert [(d["event_type"], d["payload"]["data"]["conversion_id"], d["payload"]["data"]["member"])
+                for d in deliveries] == [("conversion.committed", converted["id"], member)]
