@@ -115,7 +115,7 @@ async def get_link(session: AsyncSession, external_id: str) -> LinkRead:
     link = await session.scalar(select(AllianceLink).where(AllianceLink.external_id == external_id))
     if link is None:
         await tenants.get_member(session, external_id)  # member_not_found first
-        raise ProblemError(404, "member_not_linked", "The member has no alliance identity",
+        raise ProblemError(404, "alliance_link_not_found", "The member has no alliance identity",
                            "Issue a link code and have the member redeem it at another brand.",
                            extra={"member": external_id})
     public_id = await session.scalar(select(AllianceIdentity.public_id).where(AllianceIdentity.id == link.identity_id))

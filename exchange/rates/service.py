@@ -191,6 +191,6 @@ async def quote(conn: asyncpg.Connection, tenant_id: int, data: QuoteCreate) -> 
         source_amount=q.source_amount, fee_amount=q.fee_amount, target_amount=q.target_amount, rate=plain(q.rate),
         remainder=plain(q.remainder), source_point_value=plain(q.source_point_value),
         target_point_value=plain(q.target_point_value), currency=q.currency.strip(), gross_value=plain(q.gross_value),
-        fee_value=plain(q.fee_value), rate_card_version=q.rate_card_version, expires_at=q.expires_at,
-        created_at=q.created_at,
+        fee_value=plain(q.fee_value), rate_card_version=q.rate_card_version, expires_at=q.expires_at.astimezone(UTC),
+        created_at=q.created_at.astimezone(UTC),
     )

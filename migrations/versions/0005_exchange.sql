@@ -228,6 +228,14 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'AL001', MESSAGE = p_code, DETAIL = p_detail::text;
 END $$;
 
+-- A ledger refusal as the exchange's: about the member, never naming ledger accounts.
+CREATE FUNCTION exchange__refuse_ledger(p_outcome jsonb, p_member text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM exchange__refuse(p_outcome->>'code', jsonb_build_object('member', p_member)
+                             || ((p_outcome->'detail') - 'account_id' - 'account_ids' - 'hold_id'));
+END $$;
+
 -- Inside an exception handler for AL001: the refusal as an outcome document.
 CREATE FUNCTION exchange__refusal(p_message text, p_detail text) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$ SELECT ledger__rejection(p_message, coalesce(nullif(p_detail, ''), '{}')::jsonb) $$;
@@ -599,7 +607,7 @@ BEGIN
         outcome := ledger_post_hold(c.tenant_id, NULL, NULL, c.hold_id, NULL, source_clearing, 'conversion_out', v_metadata);
     END IF;
     IF NOT (outcome->>'ok')::boolean THEN
-        PERFORM exchange__refuse(outcome->>'code', outcome->'detail');
+        PERFORM exchange__refuse_ledger(outcome, c.source_member);
     END IF;
     source_entry := (outcome #>> '{entry,id}')::bigint;
     -- The target brand's expiry policy applies to the points it issues.
@@ -788,7 +796,7 @@ BEGIN
             placed := ledger_hold(p_tenant, NULL, NULL, c.source_account_id, c.source_amount,
                                   p_deadline + interval '1 minute', jsonb_build_object('conversion_id', c.id));
             IF NOT (placed->>'ok')::boolean THEN
-                PERFORM exchange__refuse(placed->>'code', placed->'detail');
+                PERFORM exchange__refuse_ledger(placed, p_member);
             END IF;
             c.hold_id := (placed #>> '{hold,id}')::bigint;
         END IF;

@@ -13,6 +13,7 @@ from alliance_sdk import webhooks
 from alliance_sdk._client import Alliance, AsyncAlliance
 from alliance_sdk._errors import (
     AllianceError,
+    AllianceLinkNotFoundError,
     AlreadyReversedError,
     AmountExceedsHoldError,
     AmountOutOfRangeError,
@@ -134,7 +135,7 @@ __all__ = [
     "HoldNotPendingError", "IdempotencyKeyReusedError", "IdentityAlreadyLinkedAtBrandError", "IdentityNotFoundError",
     "IdentityNotLinkedAtBrandError", "InsufficientPointsError", "InternalServerError", "KeyNotFoundError", "LinkCode",
     "LinkCodeExpiredError", "LinkCodeNotFoundError", "LinkCodeSameBrandError", "LinkCodeUsedError", "Member",
-    "MemberDailyLimitExceededError", "MemberFrozenError", "MemberNotFoundError", "MemberNotLinkedError",
+    "MemberDailyLimitExceededError", "MemberFrozenError", "MemberNotFoundError", "MemberNotLinkedError", "AllianceLinkNotFoundError",
     "MembersLinkedToOtherIdentitiesError", "NetDebitCapExceededError", "NoRateCardError", "NotFoundError", "NotGiven",
     "NotInExchangeError", "Operation", "Pair", "PairDailyCapExceededError", "PairNotFoundError", "PairNotOpenError",
     "Participant", "ParticipantExistsError", "ParticipantNotFoundError", "ParticipantSuspendedError",

@@ -141,6 +141,10 @@ class IdentityNotFoundError(NotFoundError):
     pass
 
 
+class AllianceLinkNotFoundError(NotFoundError):
+    """The member has no alliance identity (links.retrieve / links.unlink)."""
+
+
 class LinkCodeNotFoundError(NotFoundError):
     """No such link code: check it; each is valid once, for 10 minutes."""
 
@@ -339,10 +343,9 @@ class LinkCodeSameBrandError(UnprocessableEntityError):
     """A link code links memberships of two different brands: it was redeemed at the brand that issued it."""
 
 
-class MemberNotLinkedError(APIStatusError):
-    """The member has no alliance identity: issue a link code and have the member redeem it at another brand.
-    The API answers 404 when the link itself is asked for and 422 when a conversion needs it, so this class
-    sits under neither."""
+class MemberNotLinkedError(UnprocessableEntityError):
+    """A conversion needs the member's alliance identity and it has none: issue a link code and have the member
+    redeem it at another brand."""
 
 
 class NotInExchangeError(PermissionDeniedError):
@@ -446,6 +449,7 @@ ERROR_BY_CODE: dict[str, type[APIStatusError]] = {
     "conversion_not_reserved": ConversionNotReservedError,
     "conversion_expired": ConversionExpiredError,
     "member_not_linked": MemberNotLinkedError,
+    "alliance_link_not_found": AllianceLinkNotFoundError,
     "identity_not_found": IdentityNotFoundError,
     "identity_not_linked_at_brand": IdentityNotLinkedAtBrandError,
     "identity_already_linked_at_brand": IdentityAlreadyLinkedAtBrandError,

@@ -140,7 +140,7 @@ def test_members_link_across_brands(alliance: CoffeeAndAirline):
     assert (code.member, len(code.code), code.expires_at > datetime.now(UTC)) == ("alice", 14, True)
     airline.client.members.upsert("bob-air")
     airline.client.links.unlink("alice-air")
-    with pytest.raises(sdk.MemberNotLinkedError) as unlinked:
+    with pytest.raises(sdk.AllianceLinkNotFoundError) as unlinked:
         airline.client.links.retrieve("alice-air")
     assert unlinked.value.status_code == 404
     assert airline.client.links.redeem(code.code, "alice-air").identity == alliance.identity  # linked again

@@ -25,7 +25,7 @@ class Links(SyncResource):
                                      AllianceLink.from_json)
 
     def retrieve(self, member: str) -> AllianceLink:
-        """The member's alliance identity and the brands it links; MemberNotLinkedError when it has none."""
+        """The member's alliance identity and the brands it links; AllianceLinkNotFoundError when it has none."""
         return self._client._request(APIRequest("GET", _link_path(member)), AllianceLink.from_json)
 
     def unlink(self, member: str) -> None:
@@ -46,7 +46,7 @@ class AsyncLinks(AsyncResource):
         )
 
     async def retrieve(self, member: str) -> AllianceLink:
-        """The member's alliance identity and the brands it links; MemberNotLinkedError when it has none."""
+        """The member's alliance identity and the brands it links; AllianceLinkNotFoundError when it has none."""
         return await self._client._request(APIRequest("GET", _link_path(member)), AllianceLink.from_json)
 
     async def unlink(self, member: str) -> None:

@@ -197,7 +197,9 @@ async def test_who_and_what_may_convert(client, coffee_and_airline, exchange_bra
     assert_problem(await convert(coffee, {**body, "member": "zed"}), 422, "member_not_linked")
     assert_problem(await convert(coffee, {**body, "to_identity": "idn_" + "a" * 16}), 404, "identity_not_found")
     assert_problem(await convert(coffee, {**body, "amount": 5}), 422, "amount_out_of_range")  # min 10
-    assert_problem(await convert(coffee, {**body, "amount": 20_000}), 422, "insufficient_points")
+    short = assert_problem(await convert(coffee, {**body, "amount": 20_000}), 422, "insufficient_points")
+    assert (short["member"], short["available"], short["requested"]) == ("alice", 10_000, 20_000)
+    assert "account_id" not in short  # ledger accounts are the platform's business
     outsider, _ = await onboard()
     assert_problem(await convert(coffee, {**body, "to_brand": outsider["code"]}), 422, "brand_not_in_exchange")
     third = await exchange_brand()

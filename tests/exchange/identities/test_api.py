@@ -75,11 +75,11 @@ async def test_unlinking_withdraws_the_membership(client, coffee_and_airline, co
     coffee, airline, _, identity = coffee_and_airline
     assert (await client.delete("/v1/members/alice-air/alliance-link", headers=airline.headers)).status_code == 204
     assert_problem(await client.get("/v1/members/alice-air/alliance-link", headers=airline.headers), 404,
-                   "member_not_linked")
+                   "alliance_link_not_found")
     assert (await client.get("/v1/members/alice/alliance-link", headers=coffee.headers)).json()["brands"] == [
         coffee.code]
     # Nothing can be converted to the airline for this person now.
     assert_problem(await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 100}), 422,
                    "identity_not_linked_at_brand")
     assert_problem(await client.delete("/v1/members/alice-air/alliance-link", headers=airline.headers), 404,
-                   "member_not_linked")
+                   "alliance_link_not_found")
