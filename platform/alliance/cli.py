@@ -36,7 +36,14 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     uvicorn.run(
         "alliance.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
         workers=workers, log_config=None, access_log=False, server_header=False,
+        # Stopping waits this long for requests in flight, then closes their connections: never indefinitely
+        # (an unbounded wait let the API outlive a killed supervisor).
+        timeout_graceful_shutdown=API_SHUTDOWN_SECONDS,
     )
+
+
+# How long requests in flight get to finish when the API stops.
+API_SHUTDOWN_SECONDS = 5
 
 
 @main.command()

@@ -107,10 +107,14 @@ def _run_demo(base_url: str, settings: Settings) -> None:
         _, issued = run_db(lambda s: keys.create_key(s, kind=KeyKind.OPERATOR, name="demo", tenant_id=None))
         return issued.secret
 
-    with console.status("Seeding the demo alliance through the SDK …"):
-        brand_keys = demo.seed(base_url, settings.data_dir / "demo.json", issue_operator_key)
+    try:
+        with console.status("Seeding the demo alliance through the SDK …"):
+            brands = demo.seed(base_url, settings.data_dir / "demo.json", issue_operator_key)
+    except demo.OutdatedDemo as outdated:
+        console.print(f"[yellow]no demo scenario: {outdated}[/yellow]")
+        return
     console.rule("Demo: a coffee chain, an airline and a supermarket")
-    demo.tell_scenario(base_url, brand_keys, lambda line: console.print("  " + line, soft_wrap=True))
+    demo.tell_scenario(base_url, brands, lambda line: console.print("  " + line, soft_wrap=True))
     console.rule()
 
 
