@@ -35,10 +35,12 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncpg
 import httpx
@@ -198,13 +200,19 @@ def expect(response: httpx.Response, status: int) -> dict:
     return response.json()
 
 
+async def create_tenant(client: httpx.AsyncClient, operator: dict[str, str], tenant: dict) -> tuple[int, dict[str, str]]:
+    """A tenant created through the operator API with an API key: its id and the headers of its key."""
+    created = expect(await client.post("/v1/admin/tenants", headers=operator, json=tenant), 201)
+    key = expect(await client.post(f"/v1/admin/tenants/{created['id']}/keys", headers=operator,
+                                   json={"name": "bench"}), 201)
+    return created["id"], bearer(key["secret"])
+
+
 async def onboard_brand(client: httpx.AsyncClient, operator: dict[str, str]) -> dict[str, str]:
     """One brand admitted through the operator API; returns the headers of its API key."""
-    tenant = expect(await client.post("/v1/admin/tenants", headers=operator, json={
-        "code": "bench-brand", "name": "Bench Brand", "currency_code": "BENCH", "point_value": "0.1"}), 201)
-    key = expect(await client.post(f"/v1/admin/tenants/{tenant['id']}/keys", headers=operator,
-                                   json={"name": "bench"}), 201)
-    return bearer(key["secret"])
+    _, brand = await create_tenant(client, operator, {
+        "code": "bench-brand", "name": "Bench Brand", "currency_code": "BENCH", "point_value": "0.1"})
+    return brand
 
 
 async def create_members(client: httpx.AsyncClient, brand: dict[str, str], names: list[str]) -> None:
@@ -222,48 +230,66 @@ async def set_up_members(
     """`count` members, each funded through the bulk endpoint so that no gift ever runs out of points."""
     members = [f"m{n:07d}" for n in range(count)]
     await asyncio.gather(*(create_members(client, brand, members[i::concurrency]) for i in range(concurrency)))
-    for start in range(0, count, batch):
+    await fund_members(client, brand, members, batch)
+    return members
+
+
+async def fund_members(client: httpx.AsyncClient, brand: dict[str, str], members: list[str], batch: int) -> None:
+    """INITIAL_BALANCE points to each member, credited through the bulk endpoint, `batch` a request."""
+    for start in range(0, len(members), batch):
         items = [credit_item(m, INITIAL_BALANCE, f"fund-{m}") for m in members[start:start + batch]]
         results = expect(await client.post("/v1/bulk/operations", headers=brand, json={"items": items}), 200)
         if any(r["status"] != "applied" for r in results["results"]):
             raise RuntimeError(f"funding failed: {results}")
-    return members
 
 
 # --- the workloads ----------------------------------------------------------------------------------------
 
-# One request of a workload: given a fresh idempotency key, its HTTP status and the entries it applied.
-Send = Callable[[httpx.AsyncClient, str], Awaitable[tuple[int, int]]]
+class Answer(NamedTuple):
+    """What one request of a workload got: its HTTP status, the journal entries it applied and, when the workload
+    reads it, the problem code of an answer it did not expect (an error, even with a 2xx status)."""
+
+    status: int
+    entries: int
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300 and self.problem is None
+
+
+# One request of a workload, given a fresh idempotency key.
+Send = Callable[[httpx.AsyncClient, str], Awaitable[Answer]]
 
 
 def single_credit(brand: dict[str, str], members: list[str]) -> Send:
-    async def send(client: httpx.AsyncClient, key: str) -> tuple[int, int]:
+    async def send(client: httpx.AsyncClient, key: str) -> Answer:
         response = await client.post(f"/v1/members/{random.choice(members)}/credits",
                                      json={"amount": random.randint(1, 100), "reason": "bench"},
                                      headers=brand | {"idempotency-key": key})
-        return response.status_code, 1
+        return Answer(response.status_code, 1)
 
     return send
 
 
 def gift(brand: dict[str, str], members: list[str]) -> Send:
-    async def send(client: httpx.AsyncClient, key: str) -> tuple[int, int]:
+    async def send(client: httpx.AsyncClient, key: str) -> Answer:
         giver, receiver = random.sample(members, 2)
         response = await client.post(f"/v1/members/{giver}/gifts",
                                      json={"to": receiver, "amount": random.randint(1, 100)},
                                      headers=brand | {"idempotency-key": key})
-        return response.status_code, 1
+        return Answer(response.status_code, 1)
 
     return send
 
 
 def bulk_credits(brand: dict[str, str], members: list[str], batch: int) -> Send:
-    async def send(client: httpx.AsyncClient, key: str) -> tuple[int, int]:
+    async def send(client: httpx.AsyncClient, key: str) -> Answer:
         items = [credit_item(random.choice(members), random.randint(1, 100), f"{key}-{n}") for n in range(batch)]
         response = await client.post("/v1/bulk/operations", json={"items": items}, headers=brand)
         if response.status_code != 200:
-            return response.status_code, 0
-        return 200, sum(r["status"] == "applied" for r in response.json()["results"])
+            return Answer(response.status_code, 0)
+        return Answer(200, sum(r["status"] == "applied" for r in response.json()["results"]))
 
     return send
 
@@ -273,8 +299,8 @@ class HttpRun:
     workload: str
     concurrency: int
     seconds: float
-    requests: int  # answered 2xx
-    errors: dict[str, int]  # other answers, by status
+    requests: int  # answered 2xx, as expected
+    errors: dict[str, int]  # other answers, by status (and problem code, where the workload reads it)
     entries: int  # journal entries applied
     rps: float
     entries_per_s: float
@@ -287,20 +313,22 @@ class HttpRun:
 
 
 async def request_loop(client: httpx.AsyncClient, send: Send, deadline: float, key_prefix: str):
-    """One in-flight request at a time until the deadline: latencies of successes (s), statuses, entries."""
+    """One in-flight request at a time until the deadline: latencies of successes (s), errors by (status,
+    problem code), entries."""
     latencies: list[float] = []
-    statuses: Counter[int] = Counter()
+    errors: Counter[tuple[int, str]] = Counter()
     entries = 0
     for seq in itertools.count():
         if time.perf_counter() >= deadline:
             break
         started = time.perf_counter()
-        status, applied = await send(client, f"{key_prefix}-{seq}")
-        statuses[status] += 1
-        if 200 <= status < 300:
+        answer = await send(client, f"{key_prefix}-{seq}")
+        if answer.ok:
             latencies.append(time.perf_counter() - started)
-            entries += applied
-    return latencies, statuses, entries
+            entries += answer.entries
+        else:
+            errors[answer.status, answer.problem or ""] += 1
+    return latencies, errors, entries
 
 
 async def run_http(
@@ -319,7 +347,7 @@ async def run_http(
     api_after, after = api.cpu_seconds(), meter.snapshot()
     elapsed = after.wall - before.wall  # up to the last answer: requests in flight at the deadline count
     latencies = sorted(itertools.chain.from_iterable(lat for lat, _, _ in results))
-    statuses = sum((s for _, s, _ in results), Counter())
+    errors = sum((e for _, e, _ in results), Counter())
     entries = sum(e for _, _, e in results)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0.0] * 99
     return HttpRun(
@@ -327,7 +355,7 @@ async def run_http(
         concurrency=concurrency,
         seconds=round(elapsed, 3),
         requests=len(latencies),
-        errors={str(status): n for status, n in sorted(statuses.items()) if not 200 <= status < 300},
+        errors={f"{status} {problem}".strip(): n for (status, problem), n in sorted(errors.items())},
         entries=entries,
         rps=len(latencies) / elapsed,
         entries_per_s=entries / elapsed,
@@ -343,55 +371,108 @@ async def run_http(
 # --- running it all ---------------------------------------------------------------------------------------
 
 
-async def benchmark(server_url: str, redis_url: str, args: argparse.Namespace) -> dict:
-    url = with_database(server_url, BENCH_DATABASE)
+@asynccontextmanager
+async def running_api(url: str, redis_url: str) -> AsyncIterator[ApiServer]:
+    """The API on the benchmark's database, its RSS sampled all along; stopped on the way out."""
     api = ApiServer.start(url, redis_url)
     stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(api.sample_rss(stop_sampling))
     try:
-        # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them, so the client
-        # never sends on a connection the server is closing (a ReadError, not a measurement).
-        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency,
-                              keepalive_expiry=KEEPALIVE_EXPIRY)
-        async with httpx.AsyncClient(base_url=api.url, limits=limits, timeout=REQUEST_TIMEOUT) as client:
-            with console.status(f"starting the API, onboarding a brand, creating {args.members:,} members"):
-                await api.wait_ready()
-                brand = await onboard_brand(client, bearer(await create_operator_key(url)))
-                members = await set_up_members(client, brand, args.members, args.concurrency, args.batch)
-                admin = await asyncpg.connect(asyncpg_dsn(url))
-                await set_up_pgbench_tables(admin, args.members)
-                await admin.execute("VACUUM ANALYZE")
-                facts = await server_facts(admin)
-                meter = CpuMeter(admin.get_server_pid())
-            workloads = [
-                ("credit", single_credit(brand, members)),
-                ("gift", gift(brand, members)),
-                (f"bulk x{args.batch} credits", bulk_credits(brand, members, args.batch)),
-            ]
-            http_runs = []
-            columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-            with tempfile.TemporaryDirectory() as scratch, Progress(*columns, console=console) as progress:
-                for name, send in workloads:
-                    await checkpoint(admin)
-                    http_runs.append(await with_progress(
-                        progress, f"{name:<22} x{args.concurrency}", args.seconds,
-                        run_http(name, send, client, api, args.concurrency, args.seconds, meter),
-                    ))  # fmt: skip
-                baseline = PgbenchWorkload("transfer-transaction", TRANSFER_TRANSACTION_SCRIPT, 1, args.members)
-                script = baseline.write_to(Path(scratch))
-                pgbench_runs = []
-                for concurrency in args.pgbench_concurrency:
-                    await checkpoint(admin)
-                    pgbench_runs.append(await with_progress(
-                        progress, f"{'pgbench transaction':<22} x{concurrency}", args.seconds,
-                        run_pgbench(url, baseline, script, concurrency, args.seconds, meter),
-                    ))  # fmt: skip
-            await admin.close()
+        yield api
     finally:
         stop_sampling.set()
         await sampler
         api.stop()
+
+
+def api_client(api: ApiServer, concurrency: int) -> httpx.AsyncClient:
+    """A keep-alive client for `concurrency` requests in flight."""
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them, so the client
+    # never sends on a connection the server is closing (a ReadError, not a measurement).
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
+                          keepalive_expiry=KEEPALIVE_EXPIRY)
+    return httpx.AsyncClient(base_url=api.url, limits=limits, timeout=REQUEST_TIMEOUT)
+
+
+async def measuring_connection(url: str, pgbench_accounts: int) -> tuple[asyncpg.Connection, dict[str, str], CpuMeter]:
+    """The admin connection the runs are measured from, once pgbench's tables are in and all is analysed; the
+    server's facts; the CPU meter."""
+    admin = await asyncpg.connect(asyncpg_dsn(url))
+    await set_up_pgbench_tables(admin, pgbench_accounts)
+    await admin.execute("VACUUM ANALYZE")
+    return admin, await server_facts(admin), CpuMeter(admin.get_server_pid())
+
+
+def run_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console)
+
+
+async def run_workloads(
+    progress: Progress, workloads: list[tuple[str, Send]], client: httpx.AsyncClient, api: ApiServer,
+    admin: asyncpg.Connection, meter: CpuMeter, concurrency: int, seconds: float,
+) -> list[HttpRun]:  # fmt: skip
+    """Each workload in turn, after a checkpoint."""
+    runs = []
+    for name, send in workloads:
+        await checkpoint(admin)
+        runs.append(await with_progress(
+            progress, f"{name:<22} x{concurrency}", seconds,
+            run_http(name, send, client, api, concurrency, seconds, meter),
+        ))  # fmt: skip
+    return runs
+
+
+async def run_pgbench_baseline(
+    progress: Progress, url: str, admin: asyncpg.Connection, meter: CpuMeter, concurrencies: list[int],
+    seconds: int, accounts: int,
+) -> list[PgbenchRun]:  # fmt: skip
+    """pgbench's two-account transfer transaction between pgb_accounts 1..accounts, at each client count."""
+    baseline = PgbenchWorkload("transfer-transaction", TRANSFER_TRANSACTION_SCRIPT, 1, accounts)
+    runs = []
+    with tempfile.TemporaryDirectory() as scratch:
+        script = baseline.write_to(Path(scratch))
+        for concurrency in concurrencies:
+            await checkpoint(admin)
+            runs.append(await with_progress(
+                progress, f"{'pgbench transaction':<22} x{concurrency}", seconds,
+                run_pgbench(url, baseline, script, concurrency, seconds, meter),
+            ))  # fmt: skip
+    return runs
+
+
+async def benchmark(server_url: str, redis_url: str, args: argparse.Namespace) -> dict:
+    url = with_database(server_url, BENCH_DATABASE)
+    async with running_api(url, redis_url) as api, api_client(api, args.concurrency) as client:
+        with console.status(f"starting the API, onboarding a brand, creating {args.members:,} members"):
+            await api.wait_ready()
+            brand = await onboard_brand(client, bearer(await create_operator_key(url)))
+            members = await set_up_members(client, brand, args.members, args.concurrency, args.batch)
+            admin, facts, meter = await measuring_connection(url, args.members)
+        workloads = [
+            ("credit", single_credit(brand, members)),
+            ("gift", gift(brand, members)),
+            (f"bulk x{args.batch} credits", bulk_credits(brand, members, args.batch)),
+        ]
+        with run_progress() as progress:
+            http_runs = await run_workloads(progress, workloads, client, api, admin, meter, args.concurrency,
+                                            args.seconds)
+            pgbench_runs = await run_pgbench_baseline(progress, url, admin, meter, args.pgbench_concurrency,
+                                                      args.seconds, args.members)
+        await admin.close()
     return results_document(args, facts, http_runs, pgbench_runs, max(api.rss_samples, default=0))
+
+
+def document_head(benchmark: str, args: argparse.Namespace, settings: dict, server: dict[str, str]) -> dict:
+    """What every results document starts with: which benchmark, when, how, and on what."""
+    return {
+        "benchmark": benchmark,
+        "started_at": args.started_at,
+        "command": args.command,
+        "database": "ALLIANCE_DATABASE_URL" if os.environ.get("ALLIANCE_DATABASE_URL") else "embedded",
+        "settings": settings,
+        "machine": machine_facts(),
+        "server": server,
+    }
 
 
 def results_document(
@@ -401,15 +482,10 @@ def results_document(
     single = [r for r in http_runs if not r.workload.startswith("bulk")]
     bulk = next(r for r in http_runs if r.workload.startswith("bulk"))
     best_pgbench = max(pgbench_runs, key=lambda r: r.tps)
+    settings = {"seconds": args.seconds, "concurrency": args.concurrency, "members": args.members,
+                "batch": args.batch, "pgbench_concurrency": args.pgbench_concurrency}
     return {
-        "benchmark": "http",
-        "started_at": args.started_at,
-        "command": args.command,
-        "database": "ALLIANCE_DATABASE_URL" if os.environ.get("ALLIANCE_DATABASE_URL") else "embedded",
-        "settings": {"seconds": args.seconds, "concurrency": args.concurrency, "members": args.members,
-                     "batch": args.batch, "pgbench_concurrency": args.pgbench_concurrency},
-        "machine": machine_facts(),
-        "server": server,
+        **document_head("http", args, settings, server),
         "http": [asdict(r) for r in http_runs],
         "pgbench": [asdict(r) for r in pgbench_runs],
         "peak_rss_mb": peak_rss / 2**20,
@@ -488,68 +564,106 @@ LEGEND = (
 )
 
 
-def print_table(results: dict) -> None:
-    table = Table(title="HTTP API vs pgbench")
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for row in result_rows(results):
-        table.add_row(*row)
-    console.print(table)
-    console.print(LEGEND, style="dim")
-    for line in verdict_lines(results):
-        console.print(line, style="bold")
+@dataclass
+class Report:
+    """A benchmark's results for reading: a table with a legend, and the verdicts."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    legend: str
+    verdicts: list[str]
+
+    def print(self) -> None:
+        table = Table(title=self.title)
+        for i, header in enumerate(self.headers):
+            table.add_column(header, justify="left" if i == 0 else "right")
+        for row in self.rows:
+            table.add_row(*row)
+        console.print(table)
+        console.print(self.legend, style="dim")
+        for line in self.verdicts:
+            console.print(line, style="bold")
+
+    def markdown(self) -> str:
+        return "\n".join([
+            "| " + " | ".join(self.headers) + " |",
+            "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(self.headers))) + "|",
+            *("| " + " | ".join(row) + " |" for row in self.rows),
+            "",
+            self.legend,
+            "",
+            *(f"- **{line}**" for line in self.verdicts),
+        ])  # fmt: skip
 
 
-def markdown(results: dict) -> str:
-    return "\n".join([
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(HEADERS))) + "|",
-        *("| " + " | ".join(row) + " |" for row in result_rows(results)),
-        "",
-        LEGEND,
-        "",
-        *(f"- **{line}**" for line in verdict_lines(results)),
-    ])  # fmt: skip
+def report(results: dict) -> Report:
+    return Report("HTTP API vs pgbench", HEADERS, result_rows(results), LEGEND, verdict_lines(results))
 
 
 def write_json(results: dict) -> Path:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = OUT_DIR / f"http-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path = OUT_DIR / f"{results['benchmark']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(results, indent=2))
     return path
+
+
+def publish(results: dict, report: Report) -> None:
+    """The table and verdicts, the JSON file, and the Markdown snippet for bench/RESULTS.md."""
+    report.print()
+    path = write_json(results)
+    console.print(f"\nresults: {path}\n\nfor bench/RESULTS.md:\n")
+    console.print(report.markdown(), markup=False, highlight=False, soft_wrap=True)
 
 
 # --- command line -----------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=int, default=10, help="duration of each measured run (default 10)")
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight (default 64)")
-    parser.add_argument("--members", type=int, default=10_000, help="members of the brand (default 10000)")
-    parser.add_argument("--batch", type=int, default=1000, help="credits per bulk request (default 1000)")
+
+
+def add_pgbench_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pgbench-concurrency", default="8,64",
         type=lambda text: [int(c) for c in text.split(",") if c.strip()],
         help="pgbench client counts; the best one is the baseline (default 8,64)",
     )  # fmt: skip
+
+
+def parse_with(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments, with the command as documented and when it started."""
     args = parser.parse_args(argv)
-    args.command = " ".join(["uv run python -m bench.http", *argv])
+    args.command = " ".join(["uv run", parser.prog, *argv])
     args.started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
+    add_run_arguments(parser)
+    parser.add_argument("--members", type=int, default=10_000, help="members of the brand (default 10000)")
+    parser.add_argument("--batch", type=int, default=1000, help="credits per bulk request (default 1000)")
+    add_pgbench_argument(parser)
+    return parse_with(parser, argv)
+
+
+@contextmanager
+def fresh_services() -> Iterator[tuple[str, str]]:
+    """The PostgreSQL server and Redis to benchmark on, with a fresh, migrated database `alliance_bench`."""
     with backing_server("postgres") as server_url, backing_server("redis") as redis_url:
         with console.status(f"creating and migrating the {BENCH_DATABASE} database"):
             asyncio.run(recreate_database(server_url))
             upgrade(with_database(server_url, BENCH_DATABASE))  # alembic runs its own event loop: not inside ours
+        yield server_url, redis_url
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    with fresh_services() as (server_url, redis_url):
         results = asyncio.run(benchmark(server_url, redis_url, args))
-    print_table(results)
-    path = write_json(results)
-    console.print(f"\nresults: {path}\n\nfor bench/RESULTS.md:\n")
-    console.print(markdown(results), markup=False, highlight=False, soft_wrap=True)
+    publish(results, report(results))
 
 
 if __name__ == "__main__":
