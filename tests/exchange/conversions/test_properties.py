@@ -147,10 +147,11 @@ class Model:
         cap = card["pair_daily_cap"]
         if cap is not None and self.get(self.pair_usage, (source, target)) + amount > cap:
             return "pair_daily_cap_exceeded"
-        if self.net_debit(source) + amount * self.values[source] > self.caps[source]:
-            return "net_debit_cap_exceeded"
         if self.balance[source, person] - self.get(self.held, (source, person)) < amount:
             return "insufficient_points"
+        # The positions come last (they are the hottest rows: held only from the end of the operation).
+        if self.net_debit(source) + amount * self.values[source] > self.caps[source]:
+            return "net_debit_cap_exceeded"
         return None
 
     def count(self, c: dict, sign: int) -> None:
