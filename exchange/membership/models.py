@@ -41,15 +41,19 @@ class Position(Base):
     window_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("exchange_windows.id"))
     reserved: Mapped[Decimal] = mapped_column(Numeric(38, 12), server_default="0")
     debits: Mapped[Decimal] = mapped_column(Numeric(38, 12), server_default="0")
-    credits: Mapped[Decimal] = mapped_column(Numeric(38, 12), server_default="0")
     fees: Mapped[Decimal] = mapped_column(Numeric(38, 12), server_default="0")
     alarm_raised: Mapped[bool] = mapped_column(Boolean, server_default="false")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    @property
-    def net_debit(self) -> Decimal:
-        """What the brand owes the alliance in this window if every open reservation commits."""
-        return self.reserved + self.debits - self.credits
+
+class PositionCredits(Base):
+    """What a brand is owed for conversions into it in the open window, in shards (see migrations/0005)."""
+
+    __tablename__ = "exchange_position_credits"
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("exchange_positions.tenant_id"), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    credits: Mapped[Decimal] = mapped_column(Numeric(38, 12), server_default="0")
 
 
 class Pair(Base):

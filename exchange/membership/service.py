@@ -6,15 +6,16 @@ Every function takes a session and never commits. These are the operator's (unsc
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from msgspec import UNSET
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.decimals import plain
 from alliance.errors import ProblemError
-from exchange.membership.models import Pair, Participant, Position, Window
+from exchange.membership.models import Pair, Participant, Position, PositionCredits, Window
 from exchange.membership.schemas import (
     PairCreate,
     PairRead,
@@ -38,22 +39,26 @@ async def open_window(session: AsyncSession, business_date: date) -> Window:
     return window
 
 
-def participant_read(participant: Participant, position: Position, window: Window, brand: str) -> ParticipantRead:
+def participant_read(participant: Participant, position: Position, window: Window, brand: str,
+                     credits: Decimal) -> ParticipantRead:
+    net_debit = position.reserved + position.debits - credits
     return ParticipantRead(
         tenant_id=participant.tenant_id, brand=brand, status=participant.status,
         net_debit_cap=plain(participant.net_debit_cap), cap_alarm_percent=participant.cap_alarm_percent,
         admitted_at=participant.admitted_at,
         position=PositionRead(
             window_id=window.id, business_date=window.business_date, reserved=plain(position.reserved),
-            debits=plain(position.debits), credits=plain(position.credits), fees=plain(position.fees),
-            net_debit=plain(position.net_debit), available=plain(participant.net_debit_cap - position.net_debit),
+            debits=plain(position.debits), credits=plain(credits), fees=plain(position.fees),
+            net_debit=plain(net_debit), available=plain(participant.net_debit_cap - net_debit),
             alarm_raised=position.alarm_raised,
         ),
     )
 
 
 def _participants():
-    return (select(Participant, Position, Window, Tenant.code)
+    credits = (select(func.coalesce(func.sum(PositionCredits.credits), 0))
+               .where(PositionCredits.tenant_id == Participant.tenant_id).scalar_subquery())
+    return (select(Participant, Position, Window, Tenant.code, credits)
             .join(Position, Position.tenant_id == Participant.tenant_id)
             .join(Window, Window.id == Position.window_id)
             .join(Tenant, Tenant.id == Participant.tenant_id))
@@ -83,8 +88,8 @@ async def admit(session: AsyncSession, data: ParticipantCreate, *, business_date
         raise ProblemError(409, "participant_exists", "This brand is in the exchange already",
                            extra={"tenant_id": data.tenant_id})
     window = await open_window(session, business_date)
-    session.add(Position(tenant_id=data.tenant_id, window_id=window.id))
-    await session.flush()
+    await session.execute(text("SELECT exchange_open_position(:tenant, :window)"),
+                          {"tenant": data.tenant_id, "window": window.id})
     return await get_participant(session, data.tenant_id)
 
 

@@ -17,7 +17,7 @@
 CREATE TABLE exchange_participants (
     tenant_id         bigint         PRIMARY KEY REFERENCES tenants (id),
     status            text           NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'suspended')),
-    -- In the settlement currency: reserved + debits - credits may never exceed it.
+    -- In the settlement currency: reserved + debits - credits (its net debit) may never exceed it.
     net_debit_cap     numeric(20, 2) NOT NULL CHECK (net_debit_cap >= 0),
     -- net_debit_cap.alarm fires once a window when the position reaches this share of the cap.
     cap_alarm_percent smallint       NOT NULL DEFAULT 80 CHECK (cap_alarm_percent BETWEEN 1 AND 100),
@@ -36,17 +36,26 @@ CREATE TABLE exchange_windows (
 );
 CREATE UNIQUE INDEX ux_exchange_windows_one_open ON exchange_windows ((true)) WHERE status = 'open';
 
--- Each brand's running position in the open window, in the settlement currency. Hot: every conversion updates
--- its source's row and, on commit, its target's; rows are always locked in tenant order.
+-- Each brand's running position in the open window, in the settlement currency. Hot: every conversion from the
+-- brand updates its row (the net debit cap is checked there).
 CREATE TABLE exchange_positions (
     tenant_id    bigint          PRIMARY KEY REFERENCES exchange_participants (tenant_id),
     window_id    bigint          NOT NULL REFERENCES exchange_windows (id),
     reserved     numeric(38, 12) NOT NULL DEFAULT 0 CHECK (reserved >= 0),  -- gross value of open reservations
     debits       numeric(38, 12) NOT NULL DEFAULT 0 CHECK (debits >= 0),    -- gross value committed out
-    credits      numeric(38, 12) NOT NULL DEFAULT 0 CHECK (credits >= 0),   -- net value committed in
     fees         numeric(38, 12) NOT NULL DEFAULT 0 CHECK (fees >= 0),      -- fees within debits
     alarm_raised boolean         NOT NULL DEFAULT false,
     updated_at   timestamptz     NOT NULL DEFAULT now()
+);
+
+-- What each brand is owed for conversions into it in the open window (net value), in shards: a conversion adds to
+-- one shard of its target's, so conversions into a brand never queue on its position. Credits only lower a net
+-- debit, so a cap check that sums them without a lock (missing one not yet committed) errs on the safe side.
+CREATE TABLE exchange_position_credits (
+    tenant_id bigint          NOT NULL REFERENCES exchange_positions (tenant_id),
+    shard     smallint        NOT NULL CHECK (shard >= 0),
+    credits   numeric(38, 12) NOT NULL DEFAULT 0 CHECK (credits >= 0),
+    PRIMARY KEY (tenant_id, shard)
 );
 
 -- Which brand's points may be converted into which brand's (directed: A -> B open says nothing of B -> A).
@@ -224,6 +233,21 @@ CREATE TRIGGER signed_requests_append_only BEFORE UPDATE OR DELETE ON exchange_s
 -- ---------------------------------------------------------------------------------------------------------
 -- Helpers
 -- ---------------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION exchange__credit_shards() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 16 $$;
+
+-- A new participant's position in the open window, with its credit shards.
+CREATE FUNCTION exchange_open_position(p_tenant bigint, p_window bigint) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO exchange_positions (tenant_id, window_id) VALUES (p_tenant, p_window);
+    INSERT INTO exchange_position_credits (tenant_id, shard)
+    SELECT p_tenant, shard FROM generate_series(0, exchange__credit_shards() - 1) shard;
+$$;
+
+CREATE FUNCTION exchange__credits(p_tenant bigint) RETURNS numeric
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(credits), 0) FROM exchange_position_credits WHERE tenant_id = p_tenant
+$$;
 
 CREATE FUNCTION exchange__refuse(p_code text, p_detail jsonb DEFAULT '{}') RETURNS void
 LANGUAGE plpgsql AS $$
@@ -430,7 +454,7 @@ $$;
 -- ---------------------------------------------------------------------------------------------------------
 -- The steps of a conversion. Lock order, the same in every operation so none deadlocks with another:
 --   members (FOR SHARE) -> quote -> conversion -> hold -> daily usage -> ledger accounts ((tenant, id) order)
---   -> positions (tenant order)
+--   -> credit shards -> positions
 -- The positions are the hottest rows (one per brand, touched by every conversion of it), so they come last: held
 -- only from the end of the operation to its commit.
 -- ---------------------------------------------------------------------------------------------------------
@@ -551,16 +575,21 @@ LANGUAGE sql AS $$
 $$;
 
 -- Raises the source brand's net debit by `gross` (reserved, or committed at once), refused past its cap; fires the
--- alarm once a window when the position reaches the alarm share of the cap. Returns the position's window.
-CREATE FUNCTION exchange__take_capacity(p_tenant bigint, p_gross numeric, p_fee numeric, p_committed boolean)
-RETURNS bigint
+-- alarm once a window when the position reaches the alarm share of the cap. p_window: the window the caller read
+-- (unlocked) when it began; if the position is in another by now, a window closed meanwhile and the credits summed
+-- were the old window's, so the whole statement is re-run (retry_transient).
+CREATE FUNCTION exchange__take_capacity(
+    p_tenant bigint, p_gross numeric, p_fee numeric, p_committed boolean, p_window bigint
+) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_credits numeric := exchange__credits(p_tenant);
     net_debit numeric;
     raised    boolean;
     v_window  bigint;
     cap       numeric;
     alarm     smallint;
+    taken     boolean;
 BEGIN
     UPDATE exchange_positions p
        SET reserved = p.reserved + CASE WHEN p_committed THEN 0 ELSE p_gross END,
@@ -569,23 +598,31 @@ BEGIN
            updated_at = clock_timestamp()
       FROM exchange_participants x
      WHERE p.tenant_id = p_tenant AND x.tenant_id = p_tenant
-       AND p.reserved + p.debits - p.credits + p_gross <= x.net_debit_cap
-    RETURNING p.reserved + p.debits - p.credits, p.alarm_raised, p.window_id, x.net_debit_cap, x.cap_alarm_percent
+       AND p.reserved + p.debits - v_credits + p_gross <= x.net_debit_cap
+    RETURNING p.reserved + p.debits - v_credits, p.alarm_raised, p.window_id, x.net_debit_cap, x.cap_alarm_percent
          INTO net_debit, raised, v_window, cap, alarm;
-    IF NOT FOUND THEN
-        SELECT p.reserved + p.debits - p.credits, x.net_debit_cap INTO net_debit, cap FROM exchange_positions p
-          JOIN exchange_participants x ON x.tenant_id = p.tenant_id WHERE p.tenant_id = p_tenant;
+    taken := FOUND;
+    IF NOT taken THEN
+        SELECT p.reserved + p.debits - v_credits, x.net_debit_cap, p.window_id INTO net_debit, cap, v_window
+          FROM exchange_positions p JOIN exchange_participants x ON x.tenant_id = p.tenant_id
+         WHERE p.tenant_id = p_tenant;
+    END IF;
+    IF v_window IS DISTINCT FROM p_window THEN
+        RAISE EXCEPTION 'the settlement window changed during a conversion of tenant %', p_tenant
+            USING ERRCODE = 'serialization_failure';
+    ELSIF NOT taken THEN
         -- Money goes out as exact decimal strings, never JSON numbers (clients would read floats).
         PERFORM exchange__refuse('net_debit_cap_exceeded', jsonb_build_object(
-            'net_debit_cap', trim_scale(cap)::text, 'net_debit', trim_scale(net_debit)::text, 'requested', trim_scale(p_gross)::text));
+            'net_debit_cap', trim_scale(cap)::text, 'net_debit', trim_scale(net_debit)::text,
+            'requested', trim_scale(p_gross)::text));
     END IF;
     IF NOT raised AND net_debit * 100 >= cap * alarm THEN
         UPDATE exchange_positions SET alarm_raised = true WHERE tenant_id = p_tenant;
         INSERT INTO outbox_events (tenant_id, aggregate_type, aggregate_id, event_type, payload)
         VALUES (p_tenant, 'exchange_position', p_tenant::text, 'net_debit_cap.alarm', jsonb_build_object(
-            'net_debit_cap', trim_scale(cap)::text, 'net_debit', trim_scale(net_debit)::text, 'alarm_percent', alarm, 'window_id', v_window));
+            'net_debit_cap', trim_scale(cap)::text, 'net_debit', trim_scale(net_debit)::text, 'alarm_percent', alarm,
+            'window_id', v_window));
     END IF;
-    RETURN v_window;
 END $$;
 
 -- Posts both legs of a conversion: the source points (held, or straight from the member) into the source brand's
@@ -657,8 +694,9 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_window bigint;
 BEGIN
-    PERFORM 1 FROM exchange_positions WHERE tenant_id IN (c.tenant_id, c.target_tenant_id)
-     ORDER BY tenant_id FOR UPDATE;
+    -- The target's credit shard, then the source's position (always in that order).
+    UPDATE exchange_position_credits SET credits = credits + c.net_value
+     WHERE tenant_id = c.target_tenant_id AND shard = c.id % exchange__credit_shards();
     IF p_reserved THEN
         UPDATE exchange_positions
            SET reserved = reserved - c.gross_value, debits = debits + c.gross_value, fees = fees + c.fee_value,
@@ -666,10 +704,9 @@ BEGIN
          WHERE tenant_id = c.tenant_id
         RETURNING window_id INTO v_window;
     ELSE
-        v_window := exchange__take_capacity(c.tenant_id, c.gross_value, c.fee_value, true);
+        PERFORM exchange__take_capacity(c.tenant_id, c.gross_value, c.fee_value, true, c.window_id);
+        v_window := c.window_id;
     END IF;
-    UPDATE exchange_positions SET credits = credits + c.net_value, updated_at = clock_timestamp()
-     WHERE tenant_id = c.target_tenant_id;
     IF v_window IS DISTINCT FROM c.window_id THEN
         -- A window closed since the conversion read it: the whole statement is re-run (retry_transient).
         RAISE EXCEPTION 'the settlement window changed during conversion %', c.id USING ERRCODE = 'serialization_failure';
@@ -827,7 +864,8 @@ BEGIN
         IF p_commit THEN
             PERFORM exchange__move_positions(c, false);
         ELSE
-            PERFORM exchange__take_capacity(p_tenant, c.gross_value, c.fee_value, false);
+            PERFORM exchange__take_capacity(p_tenant, c.gross_value, c.fee_value, false,
+                                            (SELECT id FROM exchange_windows WHERE status = 'open'));
         END IF;
         outcome := jsonb_build_object('ok', true, 'conversion', exchange__conversion_json(c));
     EXCEPTION WHEN SQLSTATE 'AL001' THEN

@@ -24,7 +24,8 @@ DECLARE
     slice      jsonb;
     postings   jsonb;
 BEGIN
-    FOR acc IN SELECT * FROM ledger__lock_accounts(p_tenant, ARRAY[v_from, v_to]) LOOP
+    FOR acc IN SELECT * FROM ledger_accounts WHERE tenant_id = p_tenant AND id IN (v_from, v_to) ORDER BY id
+               FOR UPDATE LOOP
         IF acc.id = v_from THEN source := acc; ELSE target := acc; END IF;
     END LOOP;
     IF source.id IS NULL OR target.id IS NULL THEN

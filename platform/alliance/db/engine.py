@@ -31,7 +31,7 @@ class Database:
         engine = create_async_engine(
             sqlalchemy_url(url),
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=0,  # pool_size is a limit: see Settings.db_pool_size
             pool_pre_ping=False,
             connect_args={"server_settings": {"application_name": application_name}},
         )

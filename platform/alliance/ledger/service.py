@@ -32,7 +32,7 @@ from alliance.ledger.schemas import (
 )
 
 # Hot system accounts are split into this many rows each (new currencies; existing ones keep theirs).
-DEFAULT_SYSTEM_SHARDS = 8
+DEFAULT_SYSTEM_SHARDS = 32
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _outcome_decoder = msgspec.json.Decoder(Outcome)

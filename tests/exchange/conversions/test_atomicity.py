@@ -18,8 +18,9 @@ async def snapshot(pool, coffee, airline, conversion_id):
     return (
         await pool.fetchrow("SELECT status, source_entry_id, target_entry_id FROM exchange_conversions WHERE id = $1",
                             conversion_id),
-        [tuple(r) for r in await pool.fetch("SELECT tenant_id, reserved, debits, credits FROM exchange_positions"
-                                            " WHERE tenant_id = ANY($1) ORDER BY tenant_id", [coffee.id, airline.id])],
+        [tuple(r) for r in await pool.fetch("SELECT tenant_id, reserved, debits, exchange__credits(tenant_id)"
+                                            " FROM exchange_positions WHERE tenant_id = ANY($1) ORDER BY tenant_id",
+                                            [coffee.id, airline.id])],
         [tuple(r) for r in await pool.fetch("SELECT tenant_id, id, balance, held, version FROM ledger_accounts"
                                             " WHERE tenant_id = ANY($1) ORDER BY tenant_id, id",
                                             [coffee.id, airline.id])],

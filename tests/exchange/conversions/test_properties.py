@@ -213,8 +213,8 @@ async def check(pool, brands, model: Model) -> None:
                 person = int(a["external_id"][1:])
                 assert (a["balance"], a["held"]) == (model.balance[b, person], model.get(model.held, (b, person)))
         assert sum(a["balance"] for a in accounts if a["kind"] == "clearing") == model.get(model.clearing, b)
-        position = await pool.fetchrow("SELECT reserved, debits, credits, fees FROM exchange_positions"
-                                       " WHERE tenant_id = $1", brand.id)
+        position = await pool.fetchrow("SELECT reserved, debits, exchange__credits(tenant_id) AS credits, fees"
+                                       " FROM exchange_positions WHERE tenant_id = $1", brand.id)
         assert tuple(position) == tuple(model.get(t, b, Decimal(0)) for t in (model.reserved, model.debits,
                                                                               model.credits, model.fees))
         assert position["reserved"] + position["debits"] - position["credits"] <= model.caps[b]
