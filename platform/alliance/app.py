@@ -42,8 +42,12 @@ def domain_schedules() -> list:
 
     from alliance.worker.scheduler import Schedule
     from exchange.conversions.tasks import expire_conversions
+    from exchange.signing.tasks import prune_seen_signatures
 
-    return [Schedule("expire_conversions", expire_conversions, every=timedelta(seconds=10))]
+    return [
+        Schedule("expire_conversions", expire_conversions, every=timedelta(seconds=10)),
+        Schedule("prune_seen_signatures", prune_seen_signatures, every=timedelta(minutes=10)),
+    ]
 
 
 class PendingMigrationsError(RuntimeError):

@@ -13,6 +13,7 @@ TASK_MODULES = (
     "alliance.ledger.tasks",
     "alliance.webhooks.tasks",
     "exchange.conversions.tasks",
+    "exchange.signing.tasks",
 )
 
 

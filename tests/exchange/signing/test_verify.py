@@ -8,6 +8,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -234,3 +235,19 @@ async def test_seen_signatures_past_their_window_are_pruned(brand, db, verify, p
     later = datetime.now(UTC) + service.MAX_AGE + timedelta(seconds=1)
     assert await run_in_transaction(db.sessions, lambda s: service.prune_seen_signatures(s, later)) >= 1
     assert await pool.fetchval("SELECT count(*) FROM seen_signatures WHERE digest = $1", signed.digest) == 0
+
+
+async def test_the_scheduler_prunes_seen_signatures(brand, db, pool):
+    from alliance.app import domain_schedules
+    from alliance.db import run_in_transaction
+    from exchange.signing.tasks import prune_seen_signatures
+
+    tenant_id, _, _ = brand
+    stale, fresh = os.urandom(32), os.urandom(32)
+    await pool.executemany("INSERT INTO seen_signatures (tenant_id, digest, expires_at) VALUES ($1, $2, $3)",
+                           [(tenant_id, stale, datetime.now(UTC) - timedelta(seconds=1)),
+                            (tenant_id, fresh, datetime.now(UTC) + timedelta(minutes=5))])
+    assert await run_in_transaction(db.sessions, prune_seen_signatures) >= 1
+    left = {r[0] for r in await pool.fetch("SELECT digest FROM seen_signatures WHERE tenant_id = $1", tenant_id)}
+    assert fresh in left and stale not in left
+    assert "prune_seen_signatures" in {schedule.name for schedule in domain_schedules()}
