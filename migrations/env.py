@@ -14,6 +14,7 @@ import exchange.identities.models  # noqa: F401
 import exchange.membership.models  # noqa: F401
 import exchange.rates.models  # noqa: F401
 import exchange.signing.models  # noqa: F401
+import settlement.models  # noqa: F401
 import tenants.models  # noqa: F401
 from alliance.db import metadata, sqlalchemy_url
 from alliance.resources import database_url_for_tools

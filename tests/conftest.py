@@ -34,6 +34,7 @@ from alliance.db.migrate import upgrade
 from tests.api import bearer
 
 ROOT = Path(__file__).resolve().parents[1]
+pytest_plugins = ["tests.exchange_fixtures"]
 _embedded = None
 
 

@@ -32,6 +32,8 @@ BODIES = {
     ("DELETE", "/v1/members/{external_id:str}/alliance-link"): None,
     # A code is a member's consent, so whoever holds one may redeem it; a made-up one finds nothing.
     ("POST", "/v1/alliance-links"): {"code": "ABCD-EFGH-JKLM", "member": "a-member"},
+    # Filled in below: A disputes B's window, naming B's counterparty (A has no such line).
+    ("POST", "/v1/settlement/disputes"): {"reason": "mine now"},
     ("POST", "/v1/conversions/{conversion_id:int}/commit"): {},
     ("POST", "/v1/conversions/{conversion_id:int}/abort"): {},
 }
@@ -46,7 +48,7 @@ BATCHES = {("POST", "/v1/bulk/operations")}
 OWN_NAMESPACE = {("POST", "/v1/members"), ("POST", "/v1/webhook-endpoints"), ("GET", "/v1/webhook-endpoints"),
                  ("POST", "/v1/signing-keys"), ("GET", "/v1/signing-keys"), ("GET", "/v1/brand"),
                  ("GET", "/v1/exchange/rates"), ("POST", "/v1/exchange/quotes"), ("POST", "/v1/conversions"),
-                 ("GET", "/v1/conversions")}
+                 ("GET", "/v1/conversions"), ("GET", "/v1/settlement/statements"), ("GET", "/v1/settlement/disputes")}
 
 
 def api_routes(app):
@@ -64,7 +66,9 @@ async def snapshot(client, brand_b, conversion_id):
     signing_keys = (await client.get("/v1/signing-keys", headers=brand_b)).json()
     conversion = (await client.get(f"/v1/conversions/{conversion_id}", headers=brand_b)).json()
     link = (await client.get("/v1/members/b-member/alliance-link", headers=brand_b)).json()
-    return balance, member, endpoints, signing_keys, conversion, link
+    statements = (await client.get("/v1/settlement/statements", headers=brand_b)).json()
+    disputes = (await client.get("/v1/settlement/disputes", headers=brand_b)).json()
+    return balance, member, endpoints, signing_keys, conversion, link, statements, disputes
 
 
 async def exchange_participant(client, operator_key, tenant, headers, kid: str) -> str:
@@ -85,7 +89,7 @@ def signed(tenant, private_key, kid, method, path, body) -> tuple[bytes, dict[st
         "content-type": "application/json"}
 
 
-async def b_converts_to_c(client, onboard, operator_key, tenant_b, brand_b, key_b) -> int:
+async def b_converts_to_c(client, onboard, operator_key, tenant_b, brand_b, key_b) -> tuple[int, dict]:
     """B's member converts into brand C's (a third brand, linked): a conversion A is no party to."""
     op = bearer(operator_key)
     tenant_c, brand_c = await onboard()
@@ -102,7 +106,19 @@ async def b_converts_to_c(client, onboard, operator_key, tenant_b, brand_b, key_
     content, headers = signed(tenant_b, key_b, "b-key", "POST", "/v1/conversions", body)
     converted = await client.post("/v1/conversions", content=content, headers=brand_b | idem() | headers)
     assert converted.status_code == 201, converted.text
-    return converted.json()["id"]
+    return converted.json()["id"], tenant_c
+
+
+async def settle_the_day(client, operator_key, brand_b, tenant_c) -> tuple[int, int]:
+    """The window of B's conversion closed, computed and stated, and B disputing its line with C."""
+    op = bearer(operator_key)
+    window = (await client.post("/v1/admin/settlement/windows/close", json={}, headers=op)).json()["id"]
+    assert (await client.post(f"/v1/admin/settlement/windows/{window}/compute", headers=op)).status_code == 200
+    assert (await client.post(f"/v1/admin/settlement/windows/{window}/statements", headers=op)).status_code == 200
+    dispute = await client.post("/v1/settlement/disputes", headers=brand_b, json={
+        "window_id": window, "counterparty": tenant_c["code"], "reason": "checking"})
+    assert dispute.status_code == 201, dispute.text
+    return window, dispute.json()["id"]
 
 
 async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboard, operator_key):
@@ -118,18 +134,20 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboar
                                 headers=brand_b | idem())).json()
     hold = (await client.post("/v1/members/b-member/holds", json={"amount": 10, "reason": "seed"},
                               headers=brand_b | idem())).json()
-    conversion_id = await b_converts_to_c(client, onboard, operator_key, tenant_b, brand_b, key_b)
+    conversion_id, tenant_c = await b_converts_to_c(client, onboard, operator_key, tenant_b, brand_b, key_b)
+    window_id, dispute_id = await settle_the_day(client, operator_key, brand_b, tenant_c)
     await run_in_transaction(db.sessions, relay_outbox)  # B's events become deliveries to B's endpoint
     delivery = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=brand_b)).json()
     ids = {"external_id": "b-member", "hold_id": hold["id"], "entry_id": credit["entry"]["id"],
            "endpoint_id": endpoint["id"], "delivery_id": delivery["data"][0]["id"], "kid": "b-key",
-           "conversion_id": conversion_id}
+           "conversion_id": conversion_id, "window_id": window_id, "kind": "csv", "dispute_id": dispute_id}
     before = await snapshot(client, brand_b, conversion_id)
 
     walked = []
     for method, path, _ in api_routes(client.app):
         if path.startswith("/v1/admin"):
-            url = path.replace("{key_id:str}", "x")
+            url = path.replace("{key_id:str}", "x").replace("{window_id:int}", str(window_id))
+            url = url.replace("{dispute_id:int}", str(dispute_id))
             for name in ("tenant_id", "source_tenant_id", "target_tenant_id"):
                 url = url.replace(f"{{{name}:int}}", str(tenant_b["id"]))
             response = await client.request(method, url, headers=brand_a | idem(), json={})
@@ -143,6 +161,8 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboar
             url = url.replace(f"{{{name}:str}}", str(value)).replace(f"{{{name}:int}}", str(value))
         assert "{" not in url, f"the isolation walk does not know how to address {path}"
         body = BODIES.get((method, path)) if method != "GET" else None
+        if (method, path) == ("POST", "/v1/settlement/disputes"):
+            body = {**body, "window_id": window_id, "counterparty": tenant_c["code"]}
         assert method == "GET" or (method, path) in BODIES, f"the isolation walk needs a body for {method} {path}"
         if (method, path) in SIGNED:
             content, signature = signed(tenant_a, key_a, "a-key", method, url, body)

@@ -25,14 +25,21 @@ CREATE TABLE exchange_participants (
     updated_at        timestamptz    NOT NULL DEFAULT now()
 );
 
--- Settlement windows, one per business day; exactly one is open. Settlement closes them (issue 5).
+-- Settlement windows, normally one per business day; exactly one is open, and the exchange's conversions commit
+-- into it. Settlement (settlement/, migrations/0007) closes it, which opens the next, and settles it:
+--   open -> closed -> pending_settlement -> settled, or disputed (an open dispute), or aborted (before any payment)
 CREATE TABLE exchange_windows (
     id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     business_date date        NOT NULL UNIQUE,
-    status        text        NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+    status        text        NOT NULL DEFAULT 'open' CHECK (status IN (
+                                  'open', 'closed', 'pending_settlement', 'settled', 'disputed', 'aborted')),
     opened_at     timestamptz NOT NULL DEFAULT now(),
-    closed_at     timestamptz,
-    CHECK ((status = 'closed') = (closed_at IS NOT NULL))
+    closed_at     timestamptz,  -- the cut-off: conversions committed after it belong to the next window
+    computed_at   timestamptz,
+    resolved_at   timestamptz,  -- settled or aborted
+    CHECK ((status = 'open') = (closed_at IS NULL)),
+    CHECK ((status IN ('open', 'closed')) = (computed_at IS NULL) OR status = 'aborted'),
+    CHECK ((status IN ('settled', 'aborted')) = (resolved_at IS NOT NULL))
 );
 CREATE UNIQUE INDEX ux_exchange_windows_one_open ON exchange_windows ((true)) WHERE status = 'open';
 

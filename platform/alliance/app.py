@@ -38,15 +38,20 @@ DOMAIN_COMMANDS = _domain_commands()
 
 def domain_schedules() -> list:
     """The domains' periodic jobs, run by the scheduler beside the kernel's."""
-    from datetime import timedelta
+    from datetime import time, timedelta
 
     from alliance.worker.scheduler import Schedule
     from exchange.conversions.tasks import expire_conversions
     from exchange.signing.tasks import prune_seen_signatures
+    from settlement.tasks import settle
 
     return [
         Schedule("expire_conversions", expire_conversions, every=timedelta(seconds=10)),
         Schedule("prune_seen_signatures", prune_seen_signatures, every=timedelta(minutes=10)),
+        # Nightly, just after midnight in the alliance's time zone: yesterday's window closes and is settled. Hourly
+        # after that too, so a run that failed or was cut short is taken up again (each step is idempotent).
+        Schedule("settle_nightly", settle, daily_at=time(0, 5)),
+        Schedule("settle_catch_up", settle, every=timedelta(hours=1)),
     ]
 
 
@@ -62,6 +67,7 @@ def create_app(
     from exchange.membership.controllers import ROUTE_HANDLERS as MEMBERSHIP_ROUTES
     from exchange.rates.controllers import ROUTE_HANDLERS as RATE_ROUTES
     from exchange.signing.controllers import ROUTE_HANDLERS as SIGNING_ROUTES
+    from settlement.controllers import ROUTE_HANDLERS as SETTLEMENT_ROUTES
     from tenants.controllers import ROUTE_HANDLERS as TENANT_ROUTES
 
     settings = settings or get_settings()
@@ -98,7 +104,8 @@ def create_app(
             HealthController,
             jwks_endpoint,
             Router(path="/", route_handlers=[*TENANT_ROUTES, *WEBHOOK_ROUTES, *SIGNING_ROUTES, *MEMBERSHIP_ROUTES,
-                                             *RATE_ROUTES, *IDENTITY_ROUTES, *CONVERSION_ROUTES],
+                                             *RATE_ROUTES, *IDENTITY_ROUTES, *CONVERSION_ROUTES,
+                                             *SETTLEMENT_ROUTES],
                    guards=[authenticated]),
         ],
         lifespan=[lifespan],

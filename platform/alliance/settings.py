@@ -43,6 +43,8 @@ class Settings:
     platform_signing_key: str | None = None
     # Requests per second per API key.
     rate_limit_per_second: int = 200
+    # Days after a settlement window is computed during which a brand may dispute a line of its statement.
+    dispute_days: int = 7
 
     @property
     def production(self) -> bool:
@@ -65,6 +67,7 @@ class Settings:
             data_key=_env("DATA_KEY"),
             platform_signing_key=_env("PLATFORM_SIGNING_KEY"),
             rate_limit_per_second=int(_env("RATE_LIMIT_PER_SECOND", "200")),
+            dispute_days=int(_env("DISPUTE_DAYS", "7")),
         )
 
 

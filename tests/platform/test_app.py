@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.engine import make_url
 
 from alliance.app import PendingMigrationsError, create_app
-from alliance.db import asyncpg_dsn
+from alliance.db import asyncpg_dsn, run_in_transaction
 from alliance.ledger import LedgerRejected, Rejection
 
 
@@ -134,3 +134,22 @@ async def test_ledger_rejections_are_problems_with_their_detail(client, code, st
     body = assert_problem(await client.get(f"/test/refused/{code}"), status, code)
     assert body["hold_id"] == 7 and body["hold_status"] == "posted"
     assert body["title"] == code.replace("_", " ").capitalize()
+
+
+async def test_statements_sent_to_the_driver_stay_in_the_sessions_transaction(db, pool, tenant_id):
+    """driver_connection begins the session's transaction if no statement has yet: else a statement sent straight
+    to asyncpg would commit on its own (found by settlement's dry-run test)."""
+    from alliance.db import driver_connection
+
+    class Undo(Exception):
+        pass
+
+    async def work(session):
+        conn = await driver_connection(session)
+        await conn.execute("INSERT INTO ledger_currencies (tenant_id, code, system_shards) VALUES ($1, 'UNDONE', 1)",
+                           tenant_id)
+        raise Undo
+
+    with pytest.raises(Undo):
+        await run_in_transaction(db.sessions, work)
+    assert await pool.fetchval("SELECT count(*) FROM ledger_currencies WHERE tenant_id = $1", tenant_id) == 0

@@ -58,6 +58,16 @@ class PlatformSigner:
             warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
             return jws.serialize_compact(header, canonical_json(record), self._key, registry=_REGISTRY)
 
+    def sign_detached(self, content: bytes, *, typ: str, issued_at: int) -> str:
+        """A compact JWS (EdDSA) over `content`, payload detached (RFC 7515 appendix F): `header..signature`, to
+        travel beside the content it signs (a statement file). Deterministic for the same content and time."""
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": typ, "iat": issued_at}
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
+            encoded_header, _, signature = jws.serialize_compact(header, content, self._key,
+                                                                 registry=_REGISTRY).split(".")
+        return f"{encoded_header}..{signature}"
+
     def jwks(self) -> dict[str, Any]:
         """The public keys that verify the platform's countersignatures (never a private member)."""
         public = self._key.as_dict(private=False)

@@ -73,4 +73,8 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under a session, inside the session's transaction (for the hot paths)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
+    if not raw.driver_connection.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter sends BEGIN only with its own first statement: without this, statements sent
+        # straight to the driver would each commit on their own, outside the session's transaction.
+        await connection.exec_driver_sql("SELECT 1")
     return raw.driver_connection

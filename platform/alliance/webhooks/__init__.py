@@ -24,6 +24,10 @@ webhook-timestamp and webhook-signature. `data` of each event type:
     conversion.expired       (role: "source" or "target"); converting at once sends conversion.committed only
     net_debit_cap.alarm    net_debit_cap, net_debit, alarm_percent, window_id (once a window, when the brand's
                            net debit reaches alarm_percent of its cap)
+    settlement.window_closed      window_id, business_date, status (to every brand in the exchange)
+    settlement.statement_ready    window_id, business_date, version, net_fen (a new statement to download)
+    settlement.settled            window_id, business_date, status (every brand with a position is paid)
+    settlement.aborted            window_id, business_date, status (carried into the open window)
 
 `balances` lists `{"member", "balance"}` of every member the entry touched, after it.
 """
@@ -48,6 +52,10 @@ EventType = Literal[
     "conversion.aborted",
     "conversion.expired",
     "net_debit_cap.alarm",
+    "settlement.window_closed",
+    "settlement.statement_ready",
+    "settlement.settled",
+    "settlement.aborted",
 ]
 EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
 

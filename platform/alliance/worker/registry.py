@@ -14,6 +14,7 @@ TASK_MODULES = (
     "alliance.webhooks.tasks",
     "exchange.conversions.tasks",
     "exchange.signing.tasks",
+    "settlement.tasks",
 )
 
 

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from exchange.conversions import service
-from tests.exchange.conftest import accepted_signature
+from tests.exchange_fixtures import accepted_signature
 
 
 async def snapshot(pool, coffee, airline, conversion_id):

@@ -25,7 +25,7 @@ from alliance.calendar import business_date
 from alliance.errors import ProblemError
 from exchange.conversions import service
 from exchange.conversions.schemas import ConversionAbort, ConversionCreate
-from tests.exchange.conftest import accepted_signature
+from tests.exchange_fixtures import accepted_signature
 
 TWELVE_PLACES = Decimal("1e-12")
 

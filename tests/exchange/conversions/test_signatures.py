@@ -14,7 +14,7 @@ from alliance_sdk import signing
 from jwcrypto import jwk, jws
 
 from tests.api import assert_problem
-from tests.exchange.conftest import signed_request
+from tests.exchange_fixtures import signed_request
 
 PATH = "/v1/conversions"
 

@@ -1,6 +1,7 @@
 """An alliance to convert in, built over HTTP as an operator and brands would: brands onboarded and admitted to the
 exchange with a signing key each, pairs opened with rate cards, members linked across brands. Signed requests are
-signed with the SDK's own signing code, over the exact bytes sent."""
+signed with the SDK's own signing code, over the exact bytes sent. A plugin of tests/conftest.py: the exchange's
+tests and settlement's use these fixtures."""
 
 from __future__ import annotations
 
