@@ -84,7 +84,7 @@ async def test_random_windows_settle_and_agree_with_an_independent_computation(d
     stored = {r["tenant_id"]: r for r in await pool.fetch(
         "SELECT tenant_id, net, net_fen FROM settlement_positions WHERE window_id = $1", window.id)}
     assert {t: r["net"] for t, r in stored.items()} == dict(position)
-    for tenant_id, r in stored.items():
+    for r in stored.values():
         assert r["net_fen"] == int((r["net"] * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     run = await pool.fetchrow("SELECT fee_income, fee_income_fen FROM settlement_runs WHERE window_id = $1", window.id)
     assert run["fee_income"] == fees
