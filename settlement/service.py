@@ -157,7 +157,7 @@ async def record_failure(session: AsyncSession, failed: ChecksFailed) -> None:
 async def issue_statements(session: AsyncSession, signer: PlatformSigner, window_id: int) -> int:
     """Each brand's statement of a computed window, CSV and PDF, signed; the ones issued already are kept. Returns
     how many brands got a new one."""
-    window = await get_window(session, window_id)
+    window = await get_window(session, window_id, lock=True)  # two runs at once issue each statement once
     if window.computed_at is None:
         raise ProblemError(409, "window_not_computed", "The window's settlement is not computed yet",
                            extra={"window_id": window_id})
