@@ -28,9 +28,10 @@ from alliance.worker.broker import configure_broker
 
 def _domain_commands() -> list:
     from exchange.cli import exchange
+    from settlement.cli import settle
     from tenants.cli import keys, members, tenants
 
-    return [tenants, keys, members, exchange]
+    return [tenants, keys, members, exchange, settle]
 
 
 DOMAIN_COMMANDS = _domain_commands()
