@@ -12,7 +12,6 @@ import click
 import msgspec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import distinct_on
 
 from alliance.calendar import business_date
 from alliance.crypto.platform_key import platform_signer
@@ -22,11 +21,9 @@ from alliance.settings import get_settings
 from exchange.cli import _convert, _money
 from exchange.membership.models import Window
 from settlement import service
-from settlement.controllers import AbortWindow
-from settlement.models import Position, Statement
-from settlement.schemas import DisputeRead, DisputeResolve, PaymentCreate, SettlementRead, WindowRead
+from settlement.models import Statement
+from settlement.schemas import AbortWindow, DisputeRead, DisputeResolve, PaymentCreate, SettlementRead, WindowRead
 from tenants.cli import _run, _table, console
-from tenants.models import Tenant
 
 ID = click.IntRange(1, 2**62)
 # The keys of a check's mismatch that name brands (by tenant id); the rest are its details.
@@ -102,7 +99,7 @@ def _compute(window_id: int) -> SettlementRead:
     """Computes the window in a transaction of its own; when its checks fail, keeps the report in another (the
     computation's is rolled back), prints the mismatches and fails the command."""
     try:
-        return run_db(lambda s: _compute_and_read(s, window_id))
+        return run_db(lambda s: service.compute_settlement(s, window_id))
     except service.ChecksFailed as failed:
         codes = _run(partial(_keep_failure, failed=failed))
         table = _table(f"Window {window_id}: the checks' mismatches", "check", "brands", "details")
@@ -114,16 +111,10 @@ def _compute(window_id: int) -> SettlementRead:
         raise click.ClickException(f"{problem.code}: {problem.title}") from None
 
 
-async def _compute_and_read(session, window_id: int) -> SettlementRead:
-    await service.compute(session, window_id)
-    return await service.get_settlement(session, window_id)
-
-
 async def _keep_failure(session, failed: service.ChecksFailed) -> dict[int, str]:
     """Records the failure; returns the codes of the brands its mismatches name."""
     await service.record_failure(session, failed)
-    ids = {mismatch[key] for mismatch in failed.report["mismatches"] for key in BRAND_KEYS if mismatch.get(key)}
-    return dict((await session.execute(select(Tenant.id, Tenant.code).where(Tenant.id.in_(ids)))).all())
+    return await service.brand_codes(session)
 
 
 def _mismatch_brands(mismatch: dict, codes: dict[int, str]) -> str:
@@ -215,18 +206,11 @@ def settle_statements(window_id: int, out: Path | None) -> None:
 
     async def work(session):
         issued = await service.issue_statements(session, signer, window_id)
-        latest = await session.execute(
-            select(Statement, Tenant.code, Position.net_fen)
-            .join(Tenant, Tenant.id == Statement.tenant_id)
-            .join(Position, (Position.tenant_id == Statement.tenant_id) & (Position.window_id == window_id))
-            .where(Statement.window_id == window_id)
-            .order_by(Tenant.code, Statement.format, Statement.version.desc())
-            .ext(distinct_on(Tenant.code, Statement.format)))
-        return issued, latest.all()
+        return issued, await service.window_statements(session, window_id)
 
     issued, latest = _run(work)
     by_brand: dict[str, list[tuple[Statement, int]]] = {}
-    for statement, code, net_fen in latest:
+    for code, statement, net_fen in latest:
         by_brand.setdefault(code, []).append((statement, net_fen))
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

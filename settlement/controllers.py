@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
-from msgspec import Meta, Struct
 
 from alliance.auth.guards import brand_only, caller_transaction, operator_only
 from alliance.calendar import business_date
@@ -16,6 +15,7 @@ from alliance.settings import get_settings
 from exchange.signing import SIGNATURE_HEADER
 from settlement import service
 from settlement.schemas import (
+    AbortWindow,
     CloseWindow,
     DisputeCreate,
     DisputeRead,
@@ -23,6 +23,7 @@ from settlement.schemas import (
     PaymentCreate,
     SettlementRead,
     StatementRead,
+    StatementsIssued,
     WindowRead,
 )
 
@@ -30,28 +31,14 @@ Id = Annotated[int, PathParameter(ge=1, le=2**62)]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 
-class AbortWindow(Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, Meta(min_length=1, max_length=300)]
-
-
-class StatementsIssued(Struct):
-    window_id: int
-    issued: int  # brands that got a new statement
-
-
 async def compute(request: Request, window_id: int) -> SettlementRead:
     """Computes the window; when its checks fail, keeps the report (in a transaction of its own) and answers it."""
     try:
-        return await caller_transaction(request, lambda s: _compute_and_read(s, window_id))
+        return await caller_transaction(request, lambda s: service.compute_settlement(s, window_id))
     except service.ChecksFailed as failed:
         report = failed
         await run_in_transaction(request.app.state.db.sessions, lambda s: service.record_failure(s, report))
         raise
-
-
-async def _compute_and_read(session, window_id: int) -> SettlementRead:
-    await service.compute(session, window_id)
-    return await service.get_settlement(session, window_id)
 
 
 class WindowController(Controller):

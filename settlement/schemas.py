@@ -81,6 +81,15 @@ class CloseWindow(Struct, forbid_unknown_fields=True):
     business_date: date | None = None
 
 
+class AbortWindow(Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(min_length=1, max_length=300)]
+
+
+class StatementsIssued(Struct):
+    window_id: int
+    issued: int  # brands that got a new statement
+
+
 class PaymentCreate(Struct, forbid_unknown_fields=True):
     brand: Code
     bank_ref: BankRef

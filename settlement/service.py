@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import msgspec
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.crypto.platform_key import PlatformSigner
@@ -65,7 +66,7 @@ def _refused(outcome: dict[str, Any]) -> ProblemError:
     return ProblemError(status, code, title, extra=outcome.get("detail", {}))
 
 
-async def _codes(session: AsyncSession) -> dict[int, str]:
+async def brand_codes(session: AsyncSession) -> dict[int, str]:
     return dict((await session.execute(select(Tenant.id, Tenant.code))).all())
 
 
@@ -149,6 +150,12 @@ async def compute(session: AsyncSession, window_id: int) -> Run:
     return await session.scalar(select(Run).where(Run.window_id == window_id))
 
 
+async def compute_settlement(session: AsyncSession, window_id: int) -> SettlementRead:
+    """compute, answered as the window's settlement."""
+    await compute(session, window_id)
+    return await get_settlement(session, window_id)
+
+
 async def record_failure(session: AsyncSession, failed: ChecksFailed) -> None:
     session.add(Failure(window_id=failed.window_id, report=failed.report))
     await session.flush()
@@ -194,7 +201,7 @@ async def _issue(session: AsyncSession, signer: PlatformSigner, window: Window, 
 
 async def _statement_data(session: AsyncSession, window: Window, position: Position,
                           version: int) -> statements.StatementData:
-    codes = await _codes(session)
+    codes = await brand_codes(session)
     tenant = await session.get(Tenant, position.tenant_id)
     flows = list(await session.scalars(select(Flow).where(
         Flow.window_id == window.id,
@@ -375,7 +382,7 @@ def adjustment_read(adjustment: Adjustment, codes: dict[int, str]) -> Adjustment
 
 
 async def dispute_read(session: AsyncSession, dispute: Dispute) -> DisputeRead:
-    codes = await _codes(session)
+    codes = await brand_codes(session)
     adjustment = (await session.get(Adjustment, dispute.adjustment_id)) if dispute.adjustment_id else None
     return DisputeRead(
         id=dispute.id, brand=codes[dispute.tenant_id], window_id=dispute.window_id,
@@ -403,7 +410,7 @@ async def list_windows(session: AsyncSession, *, limit: int = 30) -> list[Window
 async def get_settlement(session: AsyncSession, window_id: int) -> SettlementRead:
     window = await get_window(session, window_id)
     run = await session.get(Run, window_id)
-    codes = await _codes(session)
+    codes = await brand_codes(session)
     flows = await session.scalars(select(Flow).where(Flow.window_id == window_id)
                                   .order_by(Flow.tenant_id, Flow.counterparty_tenant_id))
     adjustments = await session.scalars(select(Adjustment).where(Adjustment.window_id == window_id)
@@ -445,6 +452,18 @@ async def list_statements(session: AsyncSession) -> list[StatementRead]:
             created_at=created_at, csv_url=f"/v1/settlement/statements/{window_id}/csv",
             pdf_url=f"/v1/settlement/statements/{window_id}/pdf"))
     return reads
+
+
+async def window_statements(session: AsyncSession, window_id: int) -> list[tuple[str, Statement, int]]:
+    """The latest statement of each brand of a window, in each format: (brand code, statement, its net in fen)."""
+    rows = await session.execute(
+        select(Statement, Tenant.code, Position.net_fen)
+        .join(Tenant, Tenant.id == Statement.tenant_id)
+        .join(Position, (Position.tenant_id == Statement.tenant_id) & (Position.window_id == window_id))
+        .where(Statement.window_id == window_id)
+        .order_by(Tenant.code, Statement.format, Statement.version.desc())
+        .ext(distinct_on(Tenant.code, Statement.format)))
+    return [(code, statement, net_fen) for statement, code, net_fen in rows]
 
 
 async def get_statement(session: AsyncSession, window_id: int, kind: str) -> Statement:

@@ -21,8 +21,9 @@ log = structlog.get_logger(__name__)
 
 @task(queue_name="settlement")
 async def settle(session: AsyncSession) -> dict[str, list[int]]:
-    """Closes the open window once its business day is over, computes every closed window not computed yet, and
-    issues the statements of every computed window lacking them. Returns what it did, by step."""
+    """Closes the open window once its business day is over, computes every closed window not computed yet (oldest
+    first, stopping at one whose checks fail), and issues the statements of every computed window lacking them.
+    Returns what it did, by step."""
     done: dict[str, list[int]] = {"closed": [], "computed": [], "stated": [], "failed": []}
     closed = await service.close_previous_day(session, business_date())
     if closed is not None:
@@ -38,7 +39,8 @@ async def settle(session: AsyncSession) -> dict[str, list[int]]:
             await session.commit()
             log.error("settlement.checks_failed", window_id=window_id, report=failed.report)
             done["failed"].append(window_id)
-            continue
+            # No later window is computed before this one: its opening position counts this one's.
+            break
         await session.commit()
         done["computed"].append(window_id)
     signer = platform_signer(get_settings())

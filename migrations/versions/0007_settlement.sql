@@ -238,14 +238,14 @@ BEGIN
     mismatches := '[]';
     IF coalesce((SELECT sum(net) FROM settlement_positions WHERE window_id = p_window), 0) + fee_income <> 0 THEN
         mismatches := mismatches || jsonb_build_object('check', 'zero_sum', 'positions',
-            (SELECT sum(net) FROM settlement_positions WHERE window_id = p_window)::text,
-            'fee_income', fee_income::text);
+            trim_scale((SELECT sum(net) FROM settlement_positions WHERE window_id = p_window))::text,
+            'fee_income', trim_scale(fee_income)::text);
     END IF;
     -- Half a fen per brand, and half for the income's own rounding, at most.
     IF abs(fees_fen - round(fee_income * 100)) * 2 > (SELECT count(*) FROM settlement_positions
                                                        WHERE window_id = p_window) + 1 THEN
         mismatches := mismatches || jsonb_build_object('check', 'fen_rounding', 'fee_income_fen', fees_fen,
-                                                       'fee_income', fee_income::text);
+                                                       'fee_income', trim_scale(fee_income)::text);
     END IF;
     -- 2. Bilateral nets add up to the multilateral positions.
     mismatches := mismatches || coalesce((
@@ -263,7 +263,8 @@ BEGIN
             SELECT tenant_id, counterparty, sum(amount) AS net FROM bilateral GROUP BY tenant_id, counterparty
         )
         SELECT jsonb_agg(jsonb_build_object('check', 'bilateral', 'tenant_id', p.tenant_id,
-                                            'position', p.net::text, 'bilateral_sum', b.total::text))
+                                            'position', trim_scale(p.net)::text,
+                                            'bilateral_sum', trim_scale(b.total)::text))
           FROM settlement_positions p
           LEFT JOIN (SELECT tenant_id, sum(net) AS total FROM by_counterparty GROUP BY tenant_id) b
             ON b.tenant_id = p.tenant_id
@@ -284,9 +285,10 @@ BEGIN
         )
         SELECT jsonb_agg(jsonb_build_object('check', 'journals', 'source_tenant_id', f.source_tenant_id,
                                             'target_tenant_id', f.target_tenant_id,
-                                            'flows', jsonb_build_array(f.source_points, f.target_points, f.gross::text),
+                                            'flows', jsonb_build_array(f.source_points, f.target_points,
+                                                                       trim_scale(f.gross)::text),
                                             'journals', jsonb_build_array(l.source_points, l.target_points,
-                                                                          l.gross::text)))
+                                                                          trim_scale(l.gross)::text)))
           FROM flows f
           FULL JOIN legs l ON l.tenant_id = f.source_tenant_id AND l.target_tenant_id = f.target_tenant_id
          WHERE f.source_points IS DISTINCT FROM l.source_points OR f.target_points IS DISTINCT FROM l.target_points
@@ -301,8 +303,10 @@ BEGIN
              GROUP BY tenant_id
         )
         SELECT jsonb_agg(jsonb_build_object('check', 'cutoff_positions', 'tenant_id', k.tenant_id,
-                                            'cutoff', jsonb_build_array(k.debits::text, k.fees::text, k.credits::text),
-                                            'flows', jsonb_build_array(f.debits::text, f.fees::text, f.credits::text)))
+                                            'cutoff', jsonb_build_array(trim_scale(k.debits)::text,
+                                                trim_scale(k.fees)::text, trim_scale(k.credits)::text),
+                                            'flows', jsonb_build_array(trim_scale(f.debits)::text,
+                                                trim_scale(f.fees)::text, trim_scale(f.credits)::text)))
           FROM settlement_cutoff_positions k
           LEFT JOIN flows f ON f.tenant_id = k.tenant_id
          WHERE k.window_id = p_window
@@ -314,8 +318,13 @@ BEGIN
         'conversions', coalesce((SELECT sum(conversions) FROM settlement_flows WHERE window_id = p_window), 0),
         'pairs', (SELECT count(*) FROM settlement_flows WHERE window_id = p_window),
         'brands', (SELECT count(*) FROM settlement_positions WHERE window_id = p_window),
-        'fee_income', fee_income::text, 'fee_income_fen', fees_fen,
-        'checks', jsonb_build_object('zero_sum', 'ok', 'bilateral', 'ok', 'journals', 'ok', 'cutoff_positions', 'ok'),
+        'fee_income', trim_scale(fee_income)::text, 'fee_income_fen', fees_fen,
+        'checks', (SELECT jsonb_object_agg(name, CASE WHEN EXISTS (
+                          SELECT 1 FROM jsonb_array_elements(mismatches) m WHERE m->>'check' = ANY (checks))
+                      THEN 'failed' ELSE 'ok' END)
+                     FROM (VALUES ('zero_sum', ARRAY['zero_sum', 'fen_rounding']), ('bilateral', ARRAY['bilateral']),
+                                  ('journals', ARRAY['journals']), ('cutoff_positions', ARRAY['cutoff_positions']))
+                          AS c(name, checks)),
         'mismatches', mismatches);
     IF jsonb_array_length(mismatches) > 0 THEN
         -- Loudly, with the report: the caller keeps it (settlement_failures) in a transaction of its own.

@@ -158,7 +158,7 @@ async def test_a_failed_check_prints_its_mismatches_and_keeps_its_report(settle,
     assert "settlement_checks_failed" in failed
     _, brands, details = _row(failed.split("mismatches")[1], "journals")
     assert brands == f"{coffee.code} -> {airline.code}"
-    assert details == 'flows [1001,1980,"100.000000000000"], journals [1000,1980,"100.000000000000"]'
+    assert details == 'flows [1001,1980,"100"], journals [1000,1980,"100"]'
     assert await pool.fetchval("SELECT count(*) FROM settlement_failures WHERE window_id = $1", day) == 1
     assert _row((await settle("status")).output, str(day))[2] == "closed"
     # Fixed, it computes.
