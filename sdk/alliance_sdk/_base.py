@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import httpx
 
 from alliance_sdk._errors import AllianceError, APIConnectionError, APITimeoutError, error_from_response
-from alliance_sdk._request import APIRequest, json_bytes
+from alliance_sdk._request import SIGNATURE_HEADER, APIRequest, json_bytes
 from alliance_sdk._version import __version__
 
 T = TypeVar("T")
@@ -51,7 +51,8 @@ class BaseClient:
         self.signing_kid = signing_kid or os.environ.get("ALLIANCE_SIGNING_KID")
         # The brand's id, which signatures name: given, or read from GET /v1/brand before the first signed call.
         self.tenant_id = tenant_id
-        # The platform's JWKS, kept for verifying countersignatures; fetched again when it lacks a key they name.
+        # The platform's JWKS, kept for verifying its signatures (countersignatures, statements); fetched again when
+        # it lacks the key one names.
         self._platform_jwks: dict[str, Any] | None = None
 
     def __repr__(self) -> str:  # never the keys
@@ -65,9 +66,19 @@ class BaseClient:
                 "ALLIANCE_SIGNING_KID."
             )
 
+    def _needs_platform_jwks(self, jws: str) -> bool:
+        """Whether to fetch the platform's JWKS before verifying `jws`: none is cached yet, or the cached one lacks
+        the key `jws` names (the platform rotated its key since)."""
+        from alliance_sdk import signing  # here: verifying needs the [signing] extra, the rest of the SDK does not
+
+        if self._platform_jwks is None:
+            return True
+        kid = signing.countersignature_kid(jws)
+        return kid is not None and all(key.get("kid") != kid for key in self._platform_jwks.get("keys", []))
+
     def _build_request(self, request: APIRequest, tenant_id: int | None = None) -> httpx.Request:
         """The request of one attempt. `tenant_id` is the brand's id, needed for a signed request."""
-        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "application/json",
+        headers = {"Authorization": f"Bearer {self.api_key}", "Accept": "*/*" if request.raw else "application/json",
                    "User-Agent": USER_AGENT}
         content = None if request.body is None else json_bytes(request.body)
         if content is not None:
@@ -85,7 +96,7 @@ class BaseClient:
         # The API's own path is signed: a path prefix in base_url belongs to whatever proxies the API.
         signature = signing.sign_request(self.signing_key, kid=self.signing_kid, tenant=tenant_id,
                                          method=request.method, path=request.path, body=content)
-        return {signing.SIGNATURE_HEADER: signature}
+        return {SIGNATURE_HEADER: signature}
 
     def _delay_after_response(self, attempt: int, response: httpx.Response) -> float | None:
         """Seconds to wait before retrying, or None when this response is the outcome."""
@@ -106,9 +117,11 @@ class BaseClient:
         return APIConnectionError(f"Connection error: {error!r}")
 
     @staticmethod
-    def _parse(response: httpx.Response, parse: Callable[[Any], T]) -> T:
+    def _parse(request: APIRequest, response: httpx.Response, parse: Callable[[Any], T]) -> T:
         if not response.is_success:
             raise error_from_response(response)
+        if request.raw:
+            return parse(response)
         return parse(response.json() if response.content else None)  # 204: no body
 
 

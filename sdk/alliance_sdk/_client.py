@@ -17,6 +17,7 @@ from alliance_sdk.resources import (
     Admin,
     AsyncAdmin,
     AsyncBrand,
+    AsyncBrandSettlement,
     AsyncBulk,
     AsyncConversions,
     AsyncEntries,
@@ -28,6 +29,7 @@ from alliance_sdk.resources import (
     AsyncWebhookDeliveries,
     AsyncWebhookEndpoints,
     Brand,
+    BrandSettlement,
     Bulk,
     Conversions,
     Entries,
@@ -78,6 +80,7 @@ class Alliance(BaseClient):
         self.exchange = Exchange(self)
         self.links = Links(self)
         self.conversions = Conversions(self)
+        self.settlement = BrandSettlement(self)
         self.admin = Admin(self)
 
     def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:
@@ -94,7 +97,7 @@ class Alliance(BaseClient):
             else:
                 delay = self._delay_after_response(attempt, response)
                 if delay is None:
-                    return self._parse(response, parse)
+                    return self._parse(request, response, parse)
             time.sleep(delay)
             attempt += 1
 
@@ -103,6 +106,12 @@ class Alliance(BaseClient):
         if self.tenant_id is None:
             self.tenant_id = self.brand.retrieve().id
         return self.tenant_id
+
+    def _platform_jwks_for(self, jws: str) -> dict[str, Any]:
+        """The platform's JWKS to verify `jws` with: the cached one, fetched first if it lacks `jws`'s key."""
+        if self._needs_platform_jwks(jws):
+            self._platform_jwks = self.signing_keys.platform_jwks()
+        return self._platform_jwks
 
     def close(self) -> None:
         if self._owns_http:
@@ -147,6 +156,7 @@ class AsyncAlliance(BaseClient):
         self.exchange = AsyncExchange(self)
         self.links = AsyncLinks(self)
         self.conversions = AsyncConversions(self)
+        self.settlement = AsyncBrandSettlement(self)
         self.admin = AsyncAdmin(self)
 
     async def _request(self, request: APIRequest, parse: Callable[[Any], T]) -> T:
@@ -163,7 +173,7 @@ class AsyncAlliance(BaseClient):
             else:
                 delay = self._delay_after_response(attempt, response)
                 if delay is None:
-                    return self._parse(response, parse)
+                    return self._parse(request, response, parse)
             await asyncio.sleep(delay)
             attempt += 1
 
@@ -172,6 +182,12 @@ class AsyncAlliance(BaseClient):
         if self.tenant_id is None:
             self.tenant_id = (await self.brand.retrieve()).id
         return self.tenant_id
+
+    async def _platform_jwks_for(self, jws: str) -> dict[str, Any]:
+        """The platform's JWKS to verify `jws` with: the cached one, fetched first if it lacks `jws`'s key."""
+        if self._needs_platform_jwks(jws):
+            self._platform_jwks = await self.signing_keys.platform_jwks()
+        return self._platform_jwks
 
     async def close(self) -> None:
         if self._owns_http:

@@ -17,8 +17,13 @@ class AllianceError(Exception):
 
 
 class CountersignatureError(AllianceError):
-    """A countersigned record did not verify against the platform's JWKS, or is not the record it was taken for
-    (or there is none: the conversion is not committed): do not trust it."""
+    """Something the platform signed did not verify against the platform's JWKS, or is not the record it was taken
+    for (or there is none: the conversion is not committed): do not trust it."""
+
+
+class StatementSignatureError(CountersignatureError):
+    """A settlement statement's signature did not verify over its bytes: the file is not the one the platform
+    issued (changed on the way, or not the platform's)."""
 
 
 class APIConnectionError(AllianceError):
@@ -352,6 +357,100 @@ class NotInExchangeError(PermissionDeniedError):
     """The calling brand is not in the exchange."""
 
 
+# --- settlement -------------------------------------------------------------------------------------------
+
+
+class WindowNotFoundError(NotFoundError):
+    pass
+
+
+class StatementNotFoundError(NotFoundError):
+    """The brand has no statement of this window (none issued yet, or it had no position in it)."""
+
+
+class StatementLineNotFoundError(NotFoundError):
+    """The brand's statement of the window has no line with this counterparty: they had no flows in it."""
+
+
+class PositionNotFoundError(NotFoundError):
+    """The brand has no position in the window."""
+
+
+class DisputeNotFoundError(NotFoundError):
+    pass
+
+
+class NoOpenWindowError(ConflictError):
+    """The exchange has no open window: no brand is admitted yet."""
+
+
+class WindowOpenError(ConflictError):
+    """The window is still open: close it first (`admin.settlement.close`)."""
+
+
+class WindowNotComputedError(ConflictError):
+    """The window's settlement is not computed yet (`admin.settlement.compute`)."""
+
+
+class WindowStatusError(ConflictError):
+    """The window's status does not allow this step; `window_status` is what it is."""
+
+    @property
+    def window_status(self) -> str | None:
+        return self.problem.get("window_status")
+
+
+class WindowNotPayableError(WindowStatusError):
+    """Only a computed window's positions can be paid."""
+
+
+class WindowNotAbortableError(WindowStatusError):
+    """Only a computed, unsettled window can be aborted."""
+
+
+class WindowNotDisputableError(WindowStatusError):
+    """Only a computed, not aborted window can be disputed."""
+
+
+class WindowPartlyPaidError(ConflictError):
+    """Money was marked paid in the window: it can no longer be aborted."""
+
+    @property
+    def paid_positions(self) -> int | None:
+        return self.problem.get("paid_positions")
+
+
+class SettlementChecksFailedError(ConflictError):
+    """The window's computation failed its checks and kept nothing; the window stays closed, to be computed again
+    once the cause is fixed. `report` says which checks failed (its "mismatches")."""
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.problem.get("report") or {}
+
+
+class AlreadyPaidError(ConflictError):
+    """The position is paid already, under another bank reference (`bank_ref`); the same reference again is fine."""
+
+    @property
+    def bank_ref(self) -> str | None:
+        return self.problem.get("bank_ref")
+
+
+class DisputeResolvedError(ConflictError):
+    @property
+    def dispute_status(self) -> str | None:
+        return self.problem.get("dispute_status")
+
+
+class DisputePeriodOverError(UnprocessableEntityError):
+    """The window's dispute period (`dispute_days` from its computation) is over."""
+
+    @property
+    def dispute_days(self) -> int | None:
+        return self.problem.get("dispute_days")
+
+
 # --- a signed request refused for its signature or its signing key ---------------------------------------
 
 
@@ -458,6 +557,23 @@ ERROR_BY_CODE: dict[str, type[APIStatusError]] = {
     "link_code_used": LinkCodeUsedError,
     "link_code_expired": LinkCodeExpiredError,
     "link_code_same_brand": LinkCodeSameBrandError,
+    # settlement
+    "window_not_found": WindowNotFoundError,
+    "statement_not_found": StatementNotFoundError,
+    "statement_line_not_found": StatementLineNotFoundError,
+    "position_not_found": PositionNotFoundError,
+    "dispute_not_found": DisputeNotFoundError,
+    "no_open_window": NoOpenWindowError,
+    "window_open": WindowOpenError,
+    "window_not_computed": WindowNotComputedError,
+    "window_not_payable": WindowNotPayableError,
+    "window_not_abortable": WindowNotAbortableError,
+    "window_not_disputable": WindowNotDisputableError,
+    "window_partly_paid": WindowPartlyPaidError,
+    "settlement_checks_failed": SettlementChecksFailedError,
+    "already_paid": AlreadyPaidError,
+    "dispute_resolved": DisputeResolvedError,
+    "dispute_period_over": DisputePeriodOverError,
     # signed requests
     "signature_missing": SignatureMissingError,
     "signature_malformed": SignatureMalformedError,

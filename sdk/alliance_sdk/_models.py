@@ -527,3 +527,185 @@ class Pair:
                    target_tenant_id=data["target_tenant_id"], target_brand=data["target_brand"],
                    status=data["status"], created_at=_datetime(data["created_at"]),
                    updated_at=_datetime(data["updated_at"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A settlement window: one business day of the exchange, from its opening to its cut-off and settlement."""
+
+    id: int
+    business_date: date
+    status: str  # "open", "closed", "pending_settlement", "settled", "disputed" or "aborted"
+    opened_at: datetime
+    closed_at: datetime | None  # the cut-off
+    computed_at: datetime | None
+    resolved_at: datetime | None  # settled or aborted
+    conversions: int | None  # these three once computed
+    fee_income: Decimal | None  # the operator's, in the settlement currency
+    fee_income_fen: int | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Window:
+        return cls(
+            id=data["id"], business_date=date.fromisoformat(data["business_date"]), status=data["status"],
+            opened_at=_datetime(data["opened_at"]), closed_at=_datetime(data.get("closed_at")),
+            computed_at=_datetime(data.get("computed_at")), resolved_at=_datetime(data.get("resolved_at")),
+            conversions=data.get("conversions"), fee_income=_decimal(data.get("fee_income")),
+            fee_income_fen=data.get("fee_income_fen"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """What a window's conversions moved from one brand to another, in the settlement currency."""
+
+    source_brand: str
+    target_brand: str
+    conversions: int
+    source_points: int
+    target_points: int
+    gross: Decimal  # the source brand pays it
+    fees: Decimal  # within gross: the operator keeps them
+    net: Decimal  # the target brand receives it
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Flow:
+        return cls(
+            source_brand=data["source_brand"], target_brand=data["target_brand"], conversions=data["conversions"],
+            source_points=data["source_points"], target_points=data["target_points"], gross=_decimal(data["gross"]),
+            fees=_decimal(data["fees"]), net=_decimal(data["net"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """A correction landing in a window (a dispute accepted, a window aborted and carried over)."""
+
+    id: int
+    brand: str  # receives `amount` (pays it, when negative)
+    counterparty: str | None  # pays it; None: the operator
+    amount: Decimal
+    reason: str
+    from_window_id: int | None
+    dispute_id: int | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Adjustment:
+        return cls(
+            id=data["id"], brand=data["brand"], counterparty=data.get("counterparty"), amount=_decimal(data["amount"]),
+            reason=data["reason"], from_window_id=data.get("from_window_id"), dispute_id=data.get("dispute_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementPosition:
+    """A brand's position in a computed window: what it receives (+) or pays (-)."""
+
+    brand: str
+    paid_out: Decimal  # gross, for its members' conversions out
+    fees: Decimal  # within paid_out
+    received: Decimal  # net, for conversions into its points
+    adjustments: Decimal
+    net: Decimal  # exact
+    net_fen: int  # net in fen, rounded half away from zero: what is paid
+    opening_fen: int  # unpaid positions of earlier windows
+    closing_fen: int  # opening + net
+    bank_ref: str | None  # once paid
+    paid_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SettlementPosition:
+        return cls(
+            brand=data["brand"], paid_out=_decimal(data["paid_out"]), fees=_decimal(data["fees"]),
+            received=_decimal(data["received"]), adjustments=_decimal(data["adjustments"]), net=_decimal(data["net"]),
+            net_fen=data["net_fen"], opening_fen=data["opening_fen"], closing_fen=data["closing_fen"],
+            bank_ref=data.get("bank_ref"), paid_at=_datetime(data.get("paid_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A window with its settlement: the flows, the adjustments, each brand's position, and the checks' report."""
+
+    window: Window
+    flows: tuple[Flow, ...]
+    adjustments: tuple[Adjustment, ...]
+    positions: tuple[SettlementPosition, ...]
+    report: dict[str, Any] | None  # the checks that proved the computation: {"checks": ..., "mismatches": [...]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Settlement:
+        return cls(
+            window=Window.from_json(data["window"]), flows=tuple(Flow.from_json(f) for f in data["flows"]),
+            adjustments=tuple(Adjustment.from_json(a) for a in data["adjustments"]),
+            positions=tuple(SettlementPosition.from_json(p) for p in data["positions"]), report=data.get("report"),
+        )
+
+    def position(self, brand: str) -> SettlementPosition:
+        """The position of the brand with this code; KeyError when it has none in the window."""
+        for position in self.positions:
+            if position.brand == brand:
+                return position
+        raise KeyError(brand)
+
+
+@dataclass(frozen=True, slots=True)
+class StatementSummary:
+    """The brand's latest statement of a window; `settlement.statement(window_id)` downloads it."""
+
+    window_id: int
+    business_date: date
+    window_status: str
+    version: int  # a statement is issued again, one version up, when its position is paid
+    net_fen: int  # + the brand receives it, - it pays
+    closing_fen: int  # with the unpaid positions of earlier windows
+    paid_at: datetime | None
+    created_at: datetime
+    csv_url: str  # API paths
+    pdf_url: str
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StatementSummary:
+        return cls(
+            window_id=data["window_id"], business_date=date.fromisoformat(data["business_date"]),
+            window_status=data["window_status"], version=data["version"], net_fen=data["net_fen"],
+            closing_fen=data["closing_fen"], paid_at=_datetime(data.get("paid_at")),
+            created_at=_datetime(data["created_at"]), csv_url=data["csv_url"], pdf_url=data["pdf_url"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A statement file as downloaded, with the platform's signature over its exact bytes: `settlement.verify`."""
+
+    window_id: int
+    format: str  # "csv" or "pdf"
+    version: int
+    content: bytes
+    signature: str  # a compact JWS with the content detached: "header..signature"
+
+
+@dataclass(frozen=True, slots=True)
+class Dispute:
+    """A brand's dispute of a line of its statement (its flows with one counterparty in a window)."""
+
+    id: int
+    brand: str  # the disputing brand
+    window_id: int
+    counterparty: str
+    reason: str
+    status: str  # "open", "accepted" or "rejected"
+    resolution: str | None
+    adjustment: Adjustment | None  # accepted: the correction, in the window that was open then
+    created_at: datetime
+    resolved_at: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dispute:
+        adjustment = data.get("adjustment")
+        return cls(
+            id=data["id"], brand=data["brand"], window_id=data["window_id"], counterparty=data["counterparty"],
+            reason=data["reason"], status=data["status"], resolution=data.get("resolution"),
+            adjustment=Adjustment.from_json(adjustment) if adjustment else None,
+            created_at=_datetime(data["created_at"]), resolved_at=_datetime(data.get("resolved_at")),
+        )

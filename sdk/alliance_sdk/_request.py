@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+# The header of a signature: the brand's over a request it sends, the platform's over a statement file it serves.
+SIGNATURE_HEADER = "Alliance-Signature"
+
 
 class NotGiven:
     """Marks an argument the caller left out, where None is a value of its own (None clears a field)."""
@@ -35,6 +38,8 @@ class APIRequest:
     # Signed with the brand's signing key (Alliance-Signature) over the exact body bytes, afresh on every attempt:
     # the platform accepts a signature once.
     signed: bool = False
+    # The answer is a file, not JSON: the parse gets the whole httpx.Response, its bytes and its headers.
+    raw: bool = False
 
 
 def json_bytes(body: Any) -> bytes:

@@ -1,14 +1,17 @@
 """Signed transfers, on the brand's side: its Ed25519 key pair, the signature on each exchange request, and
-verification of what the platform countersigns. Needs `pip install "alliance-sdk[signing]"` (cryptography).
+verification of what the platform signs (countersignatures, settlement statements). Needs
+`pip install "alliance-sdk[signing]"` (cryptography).
 
     private_pem, public_jwk = signing.generate_signing_key()     # keep private_pem secret; never send it
     alliance.signing_keys.register("2025-01", public_jwk)
     signature = signing.sign_request(private_pem, kid="2025-01", tenant=TENANT_ID, method="POST",
                                      path="/v1/...", body=body_bytes)     # the Alliance-Signature header
     record = signing.verify_countersignature(jws, alliance.signing_keys.platform_jwks())
+    header = signing.verify_detached(statement.signature, statement.content, alliance.signing_keys.platform_jwks())
 
 A request signature is a compact JWS (RFC 7515) whose payload is the exact request body, detached (appendix F):
-`BASE64URL(header) + ".." + BASE64URL(Ed25519(BASE64URL(header) + "." + BASE64URL(body)))`."""
+`BASE64URL(header) + ".." + BASE64URL(Ed25519(BASE64URL(header) + "." + BASE64URL(body)))`. The platform signs a
+statement file the same way, its bytes in place of the body."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import time
 from typing import Any
 
 from alliance_sdk._errors import CountersignatureError
+from alliance_sdk._request import SIGNATURE_HEADER
 
 try:
     from cryptography.exceptions import InvalidSignature
@@ -28,11 +32,10 @@ try:
 except ImportError as error:  # the SDK's core works without it; only signing needs it
     raise ImportError('alliance_sdk.signing needs cryptography: pip install "alliance-sdk[signing]"') from error
 
-SIGNATURE_HEADER = "Alliance-Signature"
 ALGORITHM = "EdDSA"
 
 __all__ = ["SIGNATURE_HEADER", "CountersignatureError", "countersignature_kid", "generate_signing_key", "public_jwk",
-           "sign_request", "verify_countersignature"]
+           "sign_request", "verify_countersignature", "verify_detached"]
 
 
 def _b64(data: bytes) -> str:
@@ -85,8 +88,8 @@ def sign_request(
 
 
 def countersignature_kid(jws: str) -> str | None:
-    """The kid a countersignature's protected header names, read before any verification: which key of the
-    platform's JWKS should verify it (None when it names none)."""
+    """The kid the protected header of a platform signature (a countersignature, a statement's signature) names,
+    read before any verification: which key of the platform's JWKS should verify it (None when it names none)."""
     try:
         header = json.loads(_unb64(jws.split(".")[0]))
     except (ValueError, binascii.Error, UnicodeDecodeError, AttributeError):
@@ -95,17 +98,17 @@ def countersignature_kid(jws: str) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def verify_countersignature(jws: str, jwks: dict[str, Any]) -> dict[str, Any]:
-    """The record the platform countersigned, once its signature verifies with the key of the JWKS (as served at
-    /.well-known/jwks.json) its header names; CountersignatureError otherwise."""
+def _verified_header(encoded_header: str, encoded_payload: str, encoded_signature: str,
+                     jwks: dict[str, Any]) -> dict[str, Any]:
+    """The protected header, once the EdDSA signature over `encoded_header.encoded_payload` verifies with the key
+    of the JWKS the header names; CountersignatureError otherwise."""
     try:
-        encoded_header, encoded_payload, encoded_signature = jws.split(".")
         header = json.loads(_unb64(encoded_header))
-        payload, signature = _unb64(encoded_payload), _unb64(encoded_signature)
-    except (ValueError, binascii.Error, UnicodeDecodeError, AttributeError) as error:
-        raise CountersignatureError("not a compact JWS with an attached payload") from error
+        signature = _unb64(encoded_signature)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise CountersignatureError("the JWS header or signature is not base64url JSON") from error
     if not isinstance(header, dict) or header.get("alg") != ALGORITHM or "crit" in header:
-        raise CountersignatureError("the countersignature must be EdDSA, with no critical extensions")
+        raise CountersignatureError("the signature must be EdDSA, with no critical extensions")
     keys = [k for k in jwks.get("keys", []) if isinstance(k, dict) and k.get("kid") == header.get("kid")
             and k.get("kty") == "OKP" and k.get("crv") == "Ed25519"]
     if not keys:
@@ -114,7 +117,19 @@ def verify_countersignature(jws: str, jwks: dict[str, Any]) -> dict[str, Any]:
         key = Ed25519PublicKey.from_public_bytes(_unb64(keys[0]["x"]))
         key.verify(signature, f"{encoded_header}.{encoded_payload}".encode("ascii"))
     except (InvalidSignature, ValueError, KeyError, TypeError) as error:
-        raise CountersignatureError("the countersignature does not verify") from error
+        raise CountersignatureError("the signature does not verify") from error
+    return header
+
+
+def verify_countersignature(jws: str, jwks: dict[str, Any]) -> dict[str, Any]:
+    """The record the platform countersigned, once its signature verifies with the key of the JWKS (as served at
+    /.well-known/jwks.json) its header names; CountersignatureError otherwise."""
+    try:
+        encoded_header, encoded_payload, encoded_signature = jws.split(".")
+        payload = _unb64(encoded_payload)
+    except (ValueError, binascii.Error, AttributeError) as error:
+        raise CountersignatureError("not a compact JWS with an attached payload") from error
+    _verified_header(encoded_header, encoded_payload, encoded_signature, jwks)
     try:
         record = json.loads(payload)
     except ValueError as error:
@@ -122,3 +137,16 @@ def verify_countersignature(jws: str, jwks: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(record, dict):
         raise CountersignatureError("the countersigned payload is not a JSON object")
     return record
+
+
+def verify_detached(signature: str, content: bytes, jwks: dict[str, Any]) -> dict[str, Any]:
+    """The protected header of a detached compact JWS (`header..signature`, RFC 7515 appendix F) once it verifies
+    over `content`, the exact bytes it travelled beside, with the key of the JWKS its header names;
+    CountersignatureError otherwise. The platform signs its statements so."""
+    try:
+        encoded_header, attached, encoded_signature = signature.split(".")
+    except (ValueError, AttributeError) as error:
+        raise CountersignatureError("not a detached compact JWS (header..signature)") from error
+    if attached:  # a payload of its own would be what it signs, not `content`
+        raise CountersignatureError("not a detached compact JWS (header..signature): it carries a payload")
+    return _verified_header(encoded_header, _b64(content), encoded_signature, jwks)

@@ -7,15 +7,17 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import uvicorn
-from alliance_sdk import Alliance, AsyncAlliance
+from alliance_sdk import Alliance, AsyncAlliance, signing
 
 from alliance.app import create_app
 from alliance.settings import get_settings
+from tests.sdk.parties import CoffeeAndAirline, Party, link
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +73,38 @@ def brand(base_url: str, brand_key: str) -> Iterator[Alliance]:
 async def async_brand(base_url: str, brand_key: str):
     async with AsyncAlliance(api_key=brand_key, base_url=base_url) as client:
         yield client
+
+
+@pytest.fixture
+def join(operator: Alliance, base_url: str) -> Iterator[Callable[..., Party]]:
+    """Onboards a brand, admits it to the exchange and registers a signing key it generated."""
+    with ExitStack() as clients:
+
+        def join_(name: str, *, point_value: str, net_debit_cap: str = "1000000.00", admit: bool = True) -> Party:
+            tenant = operator.admin.tenants.create(code=f"{name}-{uuid.uuid4().hex[:8]}", name=name.title(),
+                                                   currency_code="PTS", point_value=point_value)
+            api_key = operator.admin.keys.create(tenant.id, name="backend").secret
+            if admit:
+                operator.admin.exchange.participants.admit(tenant.id, net_debit_cap=net_debit_cap)
+            private_key, public_jwk = signing.generate_signing_key()
+            client = clients.enter_context(Alliance(api_key=api_key, base_url=base_url, signing_key=private_key,
+                                                    signing_kid="2025-01"))
+            client.signing_keys.register("2025-01", public_jwk)
+            return Party(tenant, api_key, private_key, "2025-01", client)
+
+        yield join_
+
+
+@pytest.fixture
+def alliance(operator: Alliance, join) -> CoffeeAndAirline:
+    """Coffee and airline in the exchange, coffee's points converting into the airline's (see CoffeeAndAirline)."""
+    coffee, airline = join("coffee", point_value="0.10"), join("airline", point_value="0.05")
+    operator.admin.exchange.pairs.open(coffee.tenant.id, airline.tenant.id)
+    operator.admin.exchange.rate_cards.create(coffee.tenant.id, airline.tenant.id, fee_bps=100, min_amount=10)
+    coffee.client.members.upsert("alice")
+    coffee.client.members.credit("alice", 10_000, reason="seed")
+    airline.client.members.upsert("alice-air")
+    return CoffeeAndAirline(coffee, airline, link(coffee, "alice", airline, "alice-air"))
 
 
 @pytest.fixture

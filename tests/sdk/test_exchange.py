@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,74 +13,8 @@ import httpx
 import pytest
 from alliance_sdk import Alliance, AsyncAlliance, signing
 
+from tests.sdk.parties import CoffeeAndAirline, link
 from tests.sdk.transports import LoseFirstResponse
-
-
-@dataclass
-class Party:
-    """A brand of the alliance: its tenant, its API key and signing key, and a client that signs with them."""
-
-    tenant: sdk.Tenant
-    api_key: str
-    private_key: str
-    kid: str
-    client: Alliance
-
-    @property
-    def code(self) -> str:
-        return self.tenant.code
-
-    def options(self) -> dict:
-        """What another client of this brand is made with."""
-        return {"api_key": self.api_key, "signing_key": self.private_key, "signing_kid": self.kid}
-
-
-@dataclass
-class CoffeeAndAirline:
-    """A coffee chain (1 bean = 0.10 CNY) whose points convert into an airline's (1 mile = 0.05 CNY) at the
-    derived rate (2 miles a bean) with a 1% fee; alice is a member of both, linked under `identity`, with 10,000
-    beans."""
-
-    coffee: Party
-    airline: Party
-    identity: str
-
-
-@pytest.fixture
-def join(operator: Alliance, base_url: str) -> Iterator[Callable[..., Party]]:
-    """Onboards a brand, admits it to the exchange and registers a signing key it generated."""
-    with ExitStack() as clients:
-
-        def join_(name: str, *, point_value: str, net_debit_cap: str = "1000000.00", admit: bool = True) -> Party:
-            tenant = operator.admin.tenants.create(code=f"{name}-{uuid.uuid4().hex[:8]}", name=name.title(),
-                                                   currency_code="PTS", point_value=point_value)
-            api_key = operator.admin.keys.create(tenant.id, name="backend").secret
-            if admit:
-                operator.admin.exchange.participants.admit(tenant.id, net_debit_cap=net_debit_cap)
-            private_key, public_jwk = signing.generate_signing_key()
-            client = clients.enter_context(Alliance(api_key=api_key, base_url=base_url, signing_key=private_key,
-                                                    signing_kid="2025-01"))
-            client.signing_keys.register("2025-01", public_jwk)
-            return Party(tenant, api_key, private_key, "2025-01", client)
-
-        yield join_
-
-
-def link(issuer: Party, issuer_member: str, redeemer: Party, redeemer_member: str) -> str:
-    """Links two memberships as a member would: a code from one brand, redeemed at the other."""
-    code = issuer.client.links.create_code(issuer_member)
-    return redeemer.client.links.redeem(code.code, redeemer_member).identity
-
-
-@pytest.fixture
-def alliance(operator: Alliance, join) -> CoffeeAndAirline:
-    coffee, airline = join("coffee", point_value="0.10"), join("airline", point_value="0.05")
-    operator.admin.exchange.pairs.open(coffee.tenant.id, airline.tenant.id)
-    operator.admin.exchange.rate_cards.create(coffee.tenant.id, airline.tenant.id, fee_bps=100, min_amount=10)
-    coffee.client.members.upsert("alice")
-    coffee.client.members.credit("alice", 10_000, reason="seed")
-    airline.client.members.upsert("alice-air")
-    return CoffeeAndAirline(coffee, airline, link(coffee, "alice", airline, "alice-air"))
 
 
 def test_the_operator_runs_the_exchange(operator: Alliance, join):

@@ -9,17 +9,20 @@ from alliance_sdk import Alliance
 
 
 class LoseFirstResponse(httpx.HTTPTransport):
-    """Delivers every request, but loses the first response on its way back, like a connection reset after
-    the server has committed."""
+    """Delivers every request, but loses the first response (to a `method` request, if given) on its way back,
+    like a connection reset after the server has committed."""
 
-    def __init__(self) -> None:
+    def __init__(self, method: str | None = None) -> None:
         super().__init__()
+        self.method = method
         self.sent: list[httpx.Request] = []
+        self.lost = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
         self.sent.append(request)
-        if len(self.sent) == 1:
+        if not self.lost and self.method in (None, request.method):
+            self.lost = True
             response.close()
             raise httpx.ReadError("connection reset by peer", request=request)
         return response

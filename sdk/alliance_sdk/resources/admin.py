@@ -1,5 +1,5 @@
-"""/v1/admin: the alliance operator admits brands, issues their API keys and runs the exchange (`exchange`).
-Needs an operator key."""
+"""/v1/admin: the alliance operator admits brands, issues their API keys, runs the exchange (`exchange`) and settles
+it (`settlement`). Needs an operator key."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from alliance_sdk._models import ApiKey, Tenant
 from alliance_sdk._request import APIRequest, fields, path
 from alliance_sdk.resources._resource import AsyncResource, SyncResource
 from alliance_sdk.resources.admin_exchange import AdminExchange, AsyncAdminExchange
+from alliance_sdk.resources.admin_settlement import AdminSettlement, AsyncAdminSettlement
 
 if TYPE_CHECKING:
     from alliance_sdk._client import Alliance, AsyncAlliance
@@ -71,12 +72,13 @@ class Keys(SyncResource):
 
 
 class Admin:
-    """The operator's side: brands (`tenants`), their API `keys`, and the `exchange`."""
+    """The operator's side: brands (`tenants`), their API `keys`, the `exchange` and its `settlement`."""
 
     def __init__(self, client: Alliance) -> None:
         self.tenants = Tenants(client)
         self.keys = Keys(client)
         self.exchange = AdminExchange(client)
+        self.settlement = AdminSettlement(client)
 
 
 class AsyncTenants(AsyncResource):
@@ -118,9 +120,10 @@ class AsyncKeys(AsyncResource):
 
 
 class AsyncAdmin:
-    """The operator's side: brands (`tenants`), their API `keys`, and the `exchange`."""
+    """The operator's side: brands (`tenants`), their API `keys`, the `exchange` and its `settlement`."""
 
     def __init__(self, client: AsyncAlliance) -> None:
         self.tenants = AsyncTenants(client)
         self.keys = AsyncKeys(client)
         self.exchange = AsyncAdminExchange(client)
+        self.settlement = AsyncAdminSettlement(client)

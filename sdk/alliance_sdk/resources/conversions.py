@@ -46,19 +46,8 @@ def _countersignature(conversion: Conversion) -> str:
     return conversion.countersignature
 
 
-def _needs_jwks(cached: dict[str, Any] | None, countersignature: str) -> bool:
-    """Whether to fetch the platform's JWKS: none is cached yet, or the cached one lacks the key the
-    countersignature names (the platform rotated its key since)."""
-    from alliance_sdk import signing  # here: verifying needs the [signing] extra, the rest of the SDK does not
-
-    if cached is None:
-        return True
-    kid = signing.countersignature_kid(countersignature)
-    return kid is not None and all(key.get("kid") != kid for key in cached.get("keys", []))
-
-
 def _countersigned_record(conversion: Conversion, countersignature: str, jwks: dict[str, Any]) -> dict[str, Any]:
-    from alliance_sdk import signing
+    from alliance_sdk import signing  # here: verifying needs the [signing] extra, the rest of the SDK does not
 
     record = signing.verify_countersignature(countersignature, jwks)
     source, target = record.get("source", {}), record.get("target", {})
@@ -128,9 +117,7 @@ class Conversions(SyncResource):
         with the platform's public keys and names this conversion's figures; CountersignatureError otherwise.
         Needs the [signing] extra."""
         countersignature = _countersignature(conversion)
-        if _needs_jwks(self._client._platform_jwks, countersignature):
-            self._client._platform_jwks = self._client.signing_keys.platform_jwks()
-        return _countersigned_record(conversion, countersignature, self._client._platform_jwks)
+        return _countersigned_record(conversion, countersignature, self._client._platform_jwks_for(countersignature))
 
 
 class AsyncConversions(AsyncResource):
@@ -193,6 +180,5 @@ class AsyncConversions(AsyncResource):
         with the platform's public keys and names this conversion's figures; CountersignatureError otherwise.
         Needs the [signing] extra."""
         countersignature = _countersignature(conversion)
-        if _needs_jwks(self._client._platform_jwks, countersignature):
-            self._client._platform_jwks = await self._client.signing_keys.platform_jwks()
-        return _countersigned_record(conversion, countersignature, self._client._platform_jwks)
+        jwks = await self._client._platform_jwks_for(countersignature)
+        return _countersigned_record(conversion, countersignature, jwks)
