@@ -191,7 +191,9 @@ async def _issue(session: AsyncSession, signer: PlatformSigner, window: Window, 
         content = render(data)
         session.add(Statement(tenant_id=position.tenant_id, window_id=window.id, format=kind, version=version,
                               content=content,
-                              signature=signer.sign_detached(content, typ=STATEMENT_TYPE, issued_at=issued_at)))
+                              signature=signer.sign_detached(content, typ=STATEMENT_TYPE, issued_at=issued_at, claims={
+                                  "alliance_tenant": position.tenant_id, "alliance_window": window.id,
+                                  "format": kind, "version": version})))
     await session.flush()
     await add_event(session, tenant_id=position.tenant_id, aggregate_type="settlement_window",
                     aggregate_id=f"{position.tenant_id}:{window.id}", event_type="settlement.statement_ready",

@@ -110,10 +110,17 @@ def test_a_statement_that_is_not_the_platforms_does_not_verify(alliance: CoffeeA
             coffee.client.settlement.verify(forged)
         assert isinstance(refused.value, sdk.CountersignatureError)
     # Signed by the platform's key, but not as a statement: it proves nothing about one.
-    other_use = platform_signer(Settings(data_dir=data_dir)).sign_detached(statement.content, typ="other+jws",
-                                                                           issued_at=0)
+    signer = platform_signer(Settings(data_dir=data_dir))
+    claims = {"alliance_window": statement.window_id, "format": statement.format, "version": statement.version}
+    other_use = signer.sign_detached(statement.content, typ="other+jws", issued_at=0, claims=claims)
     with pytest.raises(sdk.StatementSignatureError, match="not of a statement"):
         coffee.client.settlement.verify(dataclasses.replace(statement, signature=other_use))
+    # A genuine statement signature that names another window does not pass for this one.
+    elsewhere = signer.sign_detached(statement.content, typ="alliance-statement+jws", issued_at=0,
+                                     claims={**claims, "alliance_window": statement.window_id + 1})
+    with pytest.raises(sdk.StatementSignatureError, match="another statement"):
+        coffee.client.settlement.verify(dataclasses.replace(statement, signature=elsewhere))
+    assert coffee.client.settlement.verify(statement)["alliance_window"] == statement.window_id
 
     jwks = coffee.client.signing_keys.platform_jwks()
     header = signing.verify_detached(statement.signature, statement.content, jwks)

@@ -58,10 +58,12 @@ class PlatformSigner:
             warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
             return jws.serialize_compact(header, canonical_json(record), self._key, registry=_REGISTRY)
 
-    def sign_detached(self, content: bytes, *, typ: str, issued_at: int) -> str:
+    def sign_detached(self, content: bytes, *, typ: str, issued_at: int, claims: dict[str, Any]) -> str:
         """A compact JWS (EdDSA) over `content`, payload detached (RFC 7515 appendix F): `header..signature`, to
-        travel beside the content it signs (a statement file). Deterministic for the same content and time."""
-        header = {"alg": ALGORITHM, "kid": self.kid, "typ": typ, "iat": issued_at}
+        travel beside the content it signs (a statement file). `claims` go in the protected header, saying what
+        the content is (so a genuine signature of another file cannot pass for this one's). Deterministic for the
+        same content, claims and time."""
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": typ, "iat": issued_at, **claims}
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
             encoded_header, _, signature = jws.serialize_compact(header, content, self._key,

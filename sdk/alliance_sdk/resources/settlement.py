@@ -54,6 +54,11 @@ def _verified(statement: Statement, jwks: dict[str, Any]) -> dict[str, Any]:
         raise StatementSignatureError(f"{what}: {error}") from error
     if header.get("typ") != STATEMENT_TYPE:
         raise StatementSignatureError(f"{what}: the signature is not of a statement (typ {header.get('typ')!r})")
+    # The platform signs what the file is too: a genuine signature of another statement does not pass for this one.
+    claimed = (header.get("alliance_window"), header.get("format"), header.get("version"))
+    if claimed != (statement.window_id, statement.format, statement.version):
+        raise StatementSignatureError(f"{what}: the signature is of another statement (window, format, version "
+                                      f"{claimed})")
     return header
 
 
@@ -67,8 +72,9 @@ class BrandSettlement(SyncResource):
         return self._client._request(_download(window_id, format), _statement(window_id, format))
 
     def verify(self, statement: Statement) -> dict[str, Any]:
-        """The signature's protected header ("kid", "iat": when it was signed), once the platform's signature
-        verifies over the statement's exact bytes; StatementSignatureError otherwise. Needs the [signing] extra."""
+        """The signature's protected header ("kid"; "iat", when it was signed; "alliance_tenant", "alliance_window",
+        "format", "version": what it signs), once the platform's signature verifies over the statement's exact bytes
+        and names this statement; StatementSignatureError otherwise. Needs the [signing] extra."""
         return _verified(statement, self._client._platform_jwks_for(statement.signature))
 
     def dispute(self, window_id: int, *, counterparty: str, reason: str) -> Dispute:
@@ -91,8 +97,9 @@ class AsyncBrandSettlement(AsyncResource):
         return await self._client._request(_download(window_id, format), _statement(window_id, format))
 
     async def verify(self, statement: Statement) -> dict[str, Any]:
-        """The signature's protected header ("kid", "iat": when it was signed), once the platform's signature
-        verifies over the statement's exact bytes; StatementSignatureError otherwise. Needs the [signing] extra."""
+        """The signature's protected header ("kid"; "iat", when it was signed; "alliance_tenant", "alliance_window",
+        "format", "version": what it signs), once the platform's signature verifies over the statement's exact bytes
+        and names this statement; StatementSignatureError otherwise. Needs the [signing] extra."""
         return _verified(statement, await self._client._platform_jwks_for(statement.signature))
 
     async def dispute(self, window_id: int, *, counterparty: str, reason: str) -> Dispute:
