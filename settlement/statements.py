@@ -150,7 +150,8 @@ def render_pdf(data: StatementData) -> bytes:
     if data.adjustments:
         pdf.ln(4)
         _table(pdf, ["adjustment with", "amount", "reason"],
-               [[a.counterparty, _decimal(a.amount), a.reason[:90]] for a in data.adjustments], widths=[40, 30, 190])
+               [[a.counterparty, _decimal(a.amount), a.reason[:90]] for a in data.adjustments], widths=[40, 30, 190],
+               text_columns=frozenset({0, 2}))
     pdf.ln(4)
     pdf.set_font("helvetica", "I", 8)
     for note in data.notes:
@@ -158,7 +159,9 @@ def render_pdf(data: StatementData) -> bytes:
     return bytes(pdf.output())
 
 
-def _table(pdf: FPDF, header: list[str], rows: list[list[str]], widths: list[int] | None = None) -> None:
+def _table(pdf: FPDF, header: list[str], rows: list[list[str]], widths: list[int] | None = None,
+           text_columns: frozenset[int] = frozenset({0})) -> None:
+    """Numbers right-aligned; the text columns left."""
     widths = widths or [40] + [29] * (len(header) - 1)
     pdf.set_font("helvetica", "B", 8)
     for width, title in zip(widths, header, strict=True):
@@ -167,7 +170,7 @@ def _table(pdf: FPDF, header: list[str], rows: list[list[str]], widths: list[int
     pdf.set_font("helvetica", size=8)
     for row in rows:
         for i, (width, value) in enumerate(zip(widths, row, strict=True)):
-            pdf.cell(width, 5, _latin1(value), border=1, align="L" if i == 0 else "R")
+            pdf.cell(width, 5, _latin1(value), border=1, align="L" if i in text_columns else "R")
         pdf.ln()
 
 

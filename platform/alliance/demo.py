@@ -33,15 +33,17 @@ class OutdatedDemo(Exception):
 
 
 def seed(base_url: str, state_file: Path, issue_operator_key: Callable[[], str]) -> dict:
-    """Admits the demo brands with members, some history, the exchange and signing keys; returns the state
-    (per brand: its id, API key, signing key and kid). A seed cut short is completed on the next start."""
+    """Admits the demo brands with members, some history, the exchange and signing keys; returns the state: per
+    brand its id, API key, signing key and kid, and the operator's key. A seed cut short is completed on the next
+    start."""
     if state_file.exists():
         state = json.loads(state_file.read_text())
-        if "brands" not in state:
-            raise OutdatedDemo(f"the demo in {state_file.parent} predates the exchange: start with a fresh data "
-                               "folder (ALLIANCE_DATA_DIR) to see it")
-        return state["brands"]
-    with Alliance(api_key=issue_operator_key(), base_url=base_url) as operator:
+        if "operator_key" not in state:
+            raise OutdatedDemo(f"the demo in {state_file.parent} predates the exchange and settlement: start with a "
+                               "fresh data folder (ALLIANCE_DATA_DIR) to see it")
+        return state
+    operator_key = issue_operator_key()
+    with Alliance(api_key=operator_key, base_url=base_url) as operator:
         existing = {t.code: t for t in operator.admin.tenants.list()}
         brands = {}
         for brand in BRANDS:
@@ -54,11 +56,11 @@ def seed(base_url: str, state_file: Path, issue_operator_key: Callable[[], str])
         for source, target in PAIRS:
             operator.admin.exchange.pairs.open(brands[source]["id"], brands[target]["id"])
             operator.admin.exchange.rate_cards.create(brands[source]["id"], brands[target]["id"], fee_bps=FEE_BPS)
-    for code, state in brands.items():
-        with Alliance(api_key=state["api_key"], base_url=base_url) as brand:
+    for code, keys in brands.items():
+        with Alliance(api_key=keys["api_key"], base_url=base_url) as brand:
             private_pem, public_jwk = signing.generate_signing_key()
-            state["signing_key"], state["signing_kid"] = private_pem, f"{code}-demo-{os.urandom(3).hex()}"
-            brand.signing_keys.register(state["signing_kid"], public_jwk)
+            keys["signing_key"], keys["signing_kid"] = private_pem, f"{code}-demo-{os.urandom(3).hex()}"
+            brand.signing_keys.register(keys["signing_kid"], public_jwk)
             for i, member in enumerate(MEMBERS):
                 brand.members.upsert(member, nickname=member.capitalize())
                 brand.members.credit(member, 1000 * (i + 1), reason="welcome_bonus")
@@ -74,19 +76,22 @@ def seed(base_url: str, state_file: Path, issue_operator_key: Callable[[], str])
                         pass
     state_file.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    state = {"brands": brands, "operator_key": operator_key}
     with os.fdopen(descriptor, "w") as file:
-        json.dump({"brands": brands}, file)
-    return brands
+        json.dump(state, file)
+    return state
 
 
-def _client(base_url: str, state: dict) -> Alliance:
-    return Alliance(api_key=state["api_key"], base_url=base_url, signing_key=state["signing_key"],
-                    signing_kid=state["signing_kid"], tenant_id=state["id"])
+def _client(base_url: str, keys: dict) -> Alliance:
+    return Alliance(api_key=keys["api_key"], base_url=base_url, signing_key=keys["signing_key"],
+                    signing_kid=keys["signing_kid"], tenant_id=keys["id"])
 
 
-def tell_scenario(base_url: str, brands: dict, say: Callable[[str], None]) -> None:
+def tell_scenario(base_url: str, state: dict, say: Callable[[str], None]) -> None:
     """Earn, gift, hold and capture at the coffee chain; convert beans into miles, and gift some to a friend at
-    the airline; then everyone's balances."""
+    the airline; everyone's balances; then the operator settles the day, and the coffee chain checks its
+    statement."""
+    brands = state["brands"]
     with _client(base_url, brands["coffee-chain"]) as coffee:
         earned = coffee.members.credit("alice", 120, reason="purchase", metadata={"order": "latte-x2"})
         say(f"alice earns 120 BEANS for two lattes → {earned.balances['alice']:,}")
@@ -112,9 +117,27 @@ def tell_scenario(base_url: str, brands: dict, say: Callable[[str], None]) -> No
                 f"{bob.identity}): he receives {gift.target_amount:,} MILES")
             seen = airline.conversions.retrieve(gift.id)
             say(f"the airline sees conversion {seen.id} as {seen.role}: {seen.member} +{seen.target_amount:,} MILES")
-    for code, state in brands.items():
-        with Alliance(api_key=state["api_key"], base_url=base_url) as brand:
+    for code, keys in brands.items():
+        with Alliance(api_key=keys["api_key"], base_url=base_url) as brand:
             balances = ", ".join(f"{m} {brand.members.balance(m).available:,}" for m in MEMBERS)
             say(f"{code}: {balances}")
+    _settle_the_day(base_url, state, say)
     say(f"try it: curl -H 'authorization: Bearer {brands['coffee-chain']['api_key']}' "
         f"{base_url}/v1/members/alice/balance")
+
+
+def _settle_the_day(base_url: str, state: dict, say: Callable[[str], None]) -> None:
+    """The cut-off now (normally the nightly job's, just after midnight), the day's settlement and its proof."""
+    with Alliance(api_key=state["operator_key"], base_url=base_url) as operator:
+        window = operator.admin.settlement.close()
+        settled = operator.admin.settlement.compute(window.id)
+        operator.admin.settlement.issue_statements(window.id)
+    positions = ", ".join(f"{p.brand} {p.net_fen / 100:+,.2f}" for p in settled.positions)
+    checks = ", ".join(f"{name} {result}" for name, result in settled.report["checks"].items())
+    say(f"the operator closes the day (window {window.id}, {window.business_date}) and settles it: {positions} CNY; "
+        f"the alliance keeps {settled.window.fee_income} CNY in fees; checks: {checks}")
+    with _client(base_url, state["brands"]["coffee-chain"]) as coffee:
+        statement = coffee.settlement.statement(window.id, "pdf")
+        coffee.settlement.verify(statement)
+        say(f"the coffee chain downloads its statement ({len(statement.content):,} bytes of PDF, version "
+            f"{statement.version}): the platform's signature verifies")

@@ -109,12 +109,12 @@ def _run_demo(base_url: str, settings: Settings) -> None:
 
     try:
         with console.status("Seeding the demo alliance through the SDK …"):
-            brands = demo.seed(base_url, settings.data_dir / "demo.json", issue_operator_key)
+            state = demo.seed(base_url, settings.data_dir / "demo.json", issue_operator_key)
     except demo.OutdatedDemo as outdated:
         console.print(f"[yellow]no demo scenario: {outdated}[/yellow]")
         return
     console.rule("Demo: a coffee chain, an airline and a supermarket")
-    demo.tell_scenario(base_url, brands, lambda line: console.print("  " + line, soft_wrap=True))
+    demo.tell_scenario(base_url, state, lambda line: console.print("  " + line, soft_wrap=True))
     console.rule()
 
 

@@ -82,6 +82,7 @@ def test_ctrl_c_stops_everything_it_started(platform_up):
     output = process.stdout.read().decode(errors="replace")
     assert "alice gifts 50 BEANS to bob" in output and "the mug ships at 350 BEANS" in output, output[-3000:]
     assert "the platform's countersignature verifies" in output and "his alliance identity idn_" in output, output[-3000:]
+    assert "the operator closes the day" in output and "statement" in output, output[-3000:]
 
 
 def test_nothing_survives_a_killed_supervisor(platform_up):
