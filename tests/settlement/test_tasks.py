@@ -4,14 +4,13 @@ nothing half-done, and the next run produces exactly what an uninterrupted one w
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
-import asyncpg
 import pytest
 
 from alliance.db import run_in_transaction
 from settlement import service, tasks
+from tests.backends import kill_while_blocked
 
 
 async def open_window_date(pool):
@@ -84,28 +83,10 @@ async def test_a_computation_cut_short_resumes_to_the_identical_result(db, pool,
 
     # Cut short: another transaction holds a row the computation must write, and the computation's backend is
     # terminated while it waits for it, its flows written already.
-    blocker, worker = await pool.acquire(), await pool.acquire()
-    try:
-        hold = blocker.transaction()
-        await hold.start()
-        source, target = await blocker.fetchrow(
-            "SELECT tenant_id, target_tenant_id FROM exchange_conversions WHERE window_id = $1 LIMIT 1", day)
-        await blocker.execute("INSERT INTO settlement_runs (window_id, conversions, fee_income, fee_income_fen, report)"
-                              " VALUES ($1, 0, 0, 0, '{}')", day)
-        computing = asyncio.create_task(worker.fetchval("SELECT settlement_compute($1)::text", day))
-        for _ in range(300):
-            if await pool.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
-                                   worker.get_server_pid()):
-                break
-            await asyncio.sleep(0.01)
-        assert await pool.fetchval("SELECT pg_terminate_backend($1)", worker.get_server_pid())
-        with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.PostgresError,
-                            ConnectionError)):
-            await computing
-        await hold.rollback()
-    finally:
-        await pool.release(blocker)
-        await pool.release(worker, timeout=1)
+    await kill_while_blocked(
+        pool, blocker_sql="INSERT INTO settlement_runs (window_id, conversions, fee_income, fee_income_fen, report)"
+                          " VALUES ($1, 0, 0, 0, '{}')",
+        blocker_args=(day,), work=lambda worker: worker.fetchval("SELECT settlement_compute($1)::text", day))
     assert await settlement_rows(pool, day) == ([], [], 0, "closed")  # nothing half-done
 
     done = await run_in_transaction(db.sessions, tasks.settle)

@@ -4,13 +4,10 @@ recorded) leaves everything as it was, and the conversion can still be committed
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
-import asyncpg
-import pytest
-
 from exchange.conversions import service
+from tests.backends import kill_while_blocked
 from tests.exchange_fixtures import accepted_signature
 
 
@@ -32,31 +29,12 @@ async def snapshot(pool, coffee, airline, conversion_id):
 
 async def commit_then_kill(pool, coffee, conversion_id, *, blocker_sql: str, blocker_args: tuple,
                            key: str | None = None):
-    """Starts the commit on its own connection while another transaction holds what it will need, waits until it
-    blocks there, then terminates its backend."""
-    blocker = await pool.acquire()
-    committer = await pool.acquire()
-    try:
-        transaction = blocker.transaction()
-        await transaction.start()
-        await blocker.execute(blocker_sql, *blocker_args)
-        commit = asyncio.create_task(service.resolve(committer, coffee.id, conversion_id, accepted_signature(coffee),
-                                                     abort=None, idempotency_key=key or uuid.uuid4().hex))
-        pid = committer.get_server_pid()
-        for _ in range(200):  # until the commit waits on the blocker's lock
-            if await pool.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid):
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the commit never blocked")
-        assert await pool.fetchval("SELECT pg_terminate_backend($1)", pid)
-        with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.PostgresError,
-                            ConnectionError)):
-            await commit
-        await transaction.rollback()
-    finally:
-        await pool.release(blocker)
-        await pool.release(committer, timeout=1)
+    """Starts the commit while another transaction holds what it will need and kills it there."""
+    def commit(committer):
+        return service.resolve(committer, coffee.id, conversion_id, accepted_signature(coffee), abort=None,
+                               idempotency_key=key or uuid.uuid4().hex)
+
+    await kill_while_blocked(pool, blocker_sql=blocker_sql, blocker_args=blocker_args, work=commit)
 
 
 async def reserve(convert, coffee, airline) -> int:
