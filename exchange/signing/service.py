@@ -24,19 +24,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 from joserfc import jws
 from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
 from joserfc.jwk import OKPKey
 from joserfc.registry import HeaderParameter
-from sqlalchemy import column, func, select, table
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alliance.db import driver_connection
 from alliance.db.tenancy import scoped_tenant_id
 from alliance.errors import ProblemError
+from exchange.refusals import refusal
 from exchange.signing.models import SeenSignature, SigningKey
 from exchange.signing.schemas import KID_PATTERN, SigningKeyCreate, SigningKeyRead, b64url_decode
 
@@ -64,11 +65,6 @@ _REGISTRY = jws.JWSRegistry(
 )
 _REGISTRY.max_header_length = MAX_SIGNATURE_CHARS
 _KID = re.compile(KID_PATTERN)
-
-# Every brand's keys, named only here, for the one cross-tenant look-up verification makes (see SessionKeys.foreign_keys).
-_all_keys = table("signing_keys", column("tenant_id"), column("kid"), column("public_jwk", JSONB),
-                  column("revoked_at"))
-
 
 @dataclass(frozen=True, slots=True)
 class SignedRequest:
@@ -218,46 +214,10 @@ def _verifies(signature: str, body: bytes, key: OKPKey) -> bool:
 class RegisteredKey:
     """What verification needs of a brand's key. Everything but revoked_at is fixed once registered."""
 
-    kid: str
     key: OKPKey
     not_before: datetime
     not_after: datetime | None
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, kid: str, public_jwk: dict[str, Any], not_before: datetime, not_after: datetime | None,
-           revoked_at: datetime | None) -> RegisteredKey:
-        return cls(kid, OKPKey.import_key(public_jwk), not_before, not_after, revoked_at)
-
-
-class KeyStore(Protocol):
-    """Where verification finds brands' keys: the request's session, or a process-wide cache (the exchange's hot
-    path, whose SQL then re-checks revocation in the transaction that consumes the signature)."""
-
-    async def key(self, tenant_id: int, kid: str) -> RegisteredKey | None: ...
-
-    async def foreign_keys(self, tenant_id: int, kid: str) -> list[OKPKey]:
-        """Other brands' keys with this kid (a few at most): to tell "another brand's key" from "no such key".
-        This is the one look-up across tenants: it reveals nothing the caller does not hold already (it has the
-        signature), and tells a brand that it signs with the wrong key."""
-        ...
-
-
-class SessionKeys:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def key(self, tenant_id: int, kid: str) -> RegisteredKey | None:
-        row = await self.session.scalar(
-            select(SigningKey).where(SigningKey.tenant_id == tenant_id, SigningKey.kid == kid))
-        return None if row is None else RegisteredKey.of(row.kid, row.public_jwk, row.not_before, row.not_after,
-                                                         row.revoked_at)
-
-    async def foreign_keys(self, tenant_id: int, kid: str) -> list[OKPKey]:
-        rows = await self.session.execute(
-            select(_all_keys.c.public_jwk).where(_all_keys.c.kid == kid, _all_keys.c.tenant_id != tenant_id)
-            .limit(MAX_FOREIGN_KEYS_TRIED))
-        return [OKPKey.import_key(jwk) for (jwk,) in rows]
 
 
 class CachedKeys:
@@ -281,14 +241,17 @@ class CachedKeys:
                WHERE tenant_id = $1 AND kid = $2""", tenant_id, kid)
         if row is None:
             return None
-        key = RegisteredKey.of(kid, json.loads(row["public_jwk"]), row["not_before"], row["not_after"],
-                               row["revoked_at"])
+        key = RegisteredKey(OKPKey.import_key(json.loads(row["public_jwk"])), row["not_before"], row["not_after"],
+                            row["revoked_at"])
         if len(self._cache) >= self.MAX_ENTRIES:
             self._cache.clear()
         self._cache[tenant_id, kid] = (key, time.monotonic() + self.TTL_SECONDS)
         return key
 
     async def foreign_keys(self, tenant_id: int, kid: str) -> list[OKPKey]:
+        """Other brands' keys with this kid (a few at most): to tell "another brand's key" from "no such key".
+        This is the one look-up across tenants: it reveals nothing the caller does not hold already (it has the
+        signature), and tells a brand that it signs with the wrong key."""
         rows = await self.conn.fetch(
             "SELECT public_jwk::text FROM signing_keys WHERE kid = $1 AND tenant_id <> $2 LIMIT $3",
             kid, tenant_id, MAX_FOREIGN_KEYS_TRIED)
@@ -296,11 +259,11 @@ class CachedKeys:
 
 
 async def check_signed_request(
-    keys: KeyStore, *, tenant_id: int, method: str, path: str, body: bytes, signature: str | None,
+    keys: CachedKeys, *, tenant_id: int, method: str, path: str, body: bytes, signature: str | None,
     now: datetime | None = None,
 ) -> SignedRequest:
     """Every check of a brand's signature on a request but the replay check, which the caller makes in the
-    transaction of the change the request makes (see record_seen). Refuses with a distinct problem code for each
+    transaction of the change the request makes (exchange__consume_signature). Refuses with a distinct problem code for each
     reason; returns the verified header and signed bytes."""
     now = now or datetime.now(UTC)
     if not signature:
@@ -341,39 +304,27 @@ async def check_signed_request(
                          digest=hashlib.sha256(signature_bytes).digest(), issued_at=issued_at)
 
 
-async def record_seen(session: AsyncSession, signed: SignedRequest, now: datetime | None = None) -> None:
-    """Consumes the signature in the caller's transaction: a second use within its window is a replay."""
-    now = now or datetime.now(UTC)
-    statement = insert(SeenSignature).values(tenant_id=signed.tenant_id, digest=signed.digest,
-                                             expires_at=signed.expires_at)
-    # A row past its expiry may be taken over (that signature is stale anyway); a live one means a replay.
-    statement = statement.on_conflict_do_update(
-        index_elements=["tenant_id", "digest"], set_={"expires_at": statement.excluded.expires_at},
-        where=SeenSignature.expires_at <= now,
-    ).returning(SeenSignature.digest)
-    if (await session.execute(statement)).first() is None:
-        raise replayed()
-
-
-def replayed() -> ProblemError:
-    return _refuse(409, "signature_replayed", "This signature was used already",
-                   "Sign each request afresh (the SDK does, on every attempt); a signature is accepted once.")
-
-
 async def verify_signed_request(
     session: AsyncSession, *, tenant_id: int, method: str, path: str, body: bytes, signature: str | None,
     now: datetime | None = None,
 ) -> SignedRequest:
-    """Verifies a brand's signature on a request and records it as seen, in the caller's transaction."""
+    """Verifies a brand's signature on a request and consumes it in the caller's transaction, through the same
+    SQL the exchange's operations consume theirs with (exchange__consume_signature: a second use within the
+    signature's window is a replay; a key revoked since it was cached is refused)."""
     try:
         scoped = scoped_tenant_id(session)
     except RuntimeError:
         scoped = tenant_id
     if scoped != tenant_id:
         raise RuntimeError(f"verifying for tenant {tenant_id} in a session of tenant {scoped}")
-    signed = await check_signed_request(SessionKeys(session), tenant_id=tenant_id, method=method, path=path,
+    conn = await driver_connection(session)
+    signed = await check_signed_request(CachedKeys(conn), tenant_id=tenant_id, method=method, path=path,
                                         body=body, signature=signature, now=now)
-    await record_seen(session, signed, now)
+    rejected = await conn.fetchval("SELECT exchange__consume_signature($1, $2, $3, $4)::text", tenant_id,
+                                   signed.kid, signed.digest, signed.expires_at)
+    if rejected is not None:
+        rejection = json.loads(rejected)
+        raise refusal(rejection["code"], rejection["detail"])
     return signed
 
 
