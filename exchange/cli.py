@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC
 from decimal import Decimal
-from typing import TypeVar
 
 import click
-import msgspec
 
 from alliance.calendar import business_date
 from exchange.membership import service as membership
 from exchange.membership.schemas import PairCreate, PairUpdate, ParticipantCreate, ParticipantRead, ParticipantUpdate
 from exchange.rates import service as rates
 from exchange.rates.schemas import RateCardCreate
-from tenants.cli import _run, _table, _tenant_by_code, console
-
-S = TypeVar("S", bound=msgspec.Struct)
-
-
-def _convert(fields: dict, schema: type[S]) -> S:
-    """The options given (None: not given, so the schema's default or UNSET applies) as the API's Struct. Amounts
-    of money and rates arrive as text: msgspec reads them into exact Decimals (never a float), and a malformed one
-    is a validation_error like any other."""
-    try:  # convert, not construct: constraints are checked only when converting
-        return msgspec.convert({k: v for k, v in fields.items() if v is not None}, schema)
-    except msgspec.ValidationError as invalid:
-        raise click.ClickException(f"validation_error: {invalid}") from None
+from tenants.cli import _convert, _run, _table, _tenant_by_code, console
 
 
 async def _brand_ids(session, *codes: str | None) -> list[int | None]:

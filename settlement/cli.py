@@ -18,12 +18,12 @@ from alliance.crypto.platform_key import platform_signer
 from alliance.db.oneshot import run_db
 from alliance.errors import ProblemError
 from alliance.settings import get_settings
-from exchange.cli import _convert, _money
+from exchange.cli import _money
 from exchange.membership.models import Window
 from settlement import service
 from settlement.models import Statement
 from settlement.schemas import AbortWindow, DisputeRead, DisputeResolve, PaymentCreate, SettlementRead, WindowRead
-from tenants.cli import _run, _table, console
+from tenants.cli import _convert, _run, _table, console
 
 ID = click.IntRange(1, 2**62)
 # The keys of a check's mismatch that name brands (by tenant id); the rest are its details.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import click
 import msgspec
 from rich.console import Console
@@ -28,6 +30,19 @@ def _table(title: str, *columns: str) -> Table:
     for column in columns:
         table.add_column(column)
     return table
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def _convert(fields: dict, schema: type[S]) -> S:
+    """The options given (None: not given, so the schema's default or UNSET applies) as the API's Struct. Amounts
+    of money and rates arrive as text: msgspec reads them into exact Decimals (never a float), and a malformed one
+    is a validation_error like any other."""
+    try:  # convert, not construct: constraints are checked only when converting
+        return msgspec.convert({k: v for k, v in fields.items() if v is not None}, schema)
+    except msgspec.ValidationError as invalid:
+        raise click.ClickException(f"validation_error: {invalid}") from None
 
 
 def _run(work):
@@ -67,11 +82,8 @@ def tenants_list() -> None:
 @click.option("--point-value", required=True, help="worth of one point in the settlement currency, e.g. 0.10")
 @click.option("--expiry-days", type=int, default=None, help="credits expire after this many days")
 def tenants_create(code: str, name: str, currency_code: str, point_value: str, expiry_days: int | None) -> None:
-    try:  # convert, not construct: constraints are checked only when converting
-        data = msgspec.convert({"code": code, "name": name, "currency_code": currency_code, "point_value": point_value,
-                                "expiry_days": expiry_days}, TenantCreate)
-    except msgspec.ValidationError as invalid:
-        raise click.ClickException(f"validation_error: {invalid}") from None
+    data = _convert({"code": code, "name": name, "currency_code": currency_code, "point_value": point_value,
+                     "expiry_days": expiry_days}, TenantCreate)
     tenant = _run(lambda s: service.create_tenant(s, data, time_zone=get_settings().time_zone))
     console.print(f"brand [bold]{tenant.code}[/bold] admitted with id {tenant.id}")
 

@@ -19,21 +19,19 @@ import hashlib
 import json
 import re
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from joserfc import jws
-from joserfc.errors import BadSignatureError, JoseError, SecurityWarning
+from joserfc.errors import BadSignatureError, JoseError
 from joserfc.jwk import OKPKey
 from joserfc.registry import HeaderParameter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from alliance.crypto.platform_key import eddsa_without_warnings
 from alliance.db import driver_connection
 from alliance.db.tenancy import scoped_tenant_id
 from alliance.errors import ProblemError
@@ -191,14 +189,6 @@ def _parse(signature: str) -> tuple[dict[str, Any], bytes]:
     if len(signature_bytes) != 64:
         raise malformed("An Ed25519 signature is 64 bytes.")
     return header, signature_bytes
-
-
-@contextmanager
-def eddsa_without_warnings() -> Iterator[None]:
-    """joserfc warns on every use of "EdDSA" (RFC 9864 prefers "Ed25519"); the alliance's protocol names EdDSA."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-        yield
 
 
 def _verifies(signature: str, body: bytes, key: OKPKey) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from joserfc import jws
@@ -24,6 +26,14 @@ COUNTERSIGNATURE_TYPE = "alliance-countersignature+jws"
 KEY_FILE = "platform-signing-key.pem"
 _REGISTRY = jws.JWSRegistry(algorithms=[ALGORITHM], strict_check_header=False)
 JWKS_MAX_AGE_SECONDS = 300
+
+
+@contextmanager
+def eddsa_without_warnings() -> Iterator[None]:
+    """joserfc warns on every use of "EdDSA" (RFC 9864 prefers "Ed25519"); the alliance's protocol names EdDSA."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
+        yield
 
 
 def canonical_json(record: dict[str, Any]) -> bytes:
@@ -52,23 +62,21 @@ class PlatformSigner:
     def countersign(self, record: dict[str, Any], *, issued_at: int | None = None) -> str:
         """A compact JWS (EdDSA) over the record's canonical JSON, which it carries as its payload. Ed25519 is
         deterministic: the same record with the same `issued_at` (default: now) gives the same JWS every time."""
-        header = {"alg": ALGORITHM, "kid": self.kid, "typ": COUNTERSIGNATURE_TYPE,
-                  "iat": int(time.time()) if issued_at is None else issued_at}
-        with warnings.catch_warnings():  # joserfc warns on "EdDSA" (RFC 9864 prefers "Ed25519"); we name EdDSA
-            warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-            return jws.serialize_compact(header, canonical_json(record), self._key, registry=_REGISTRY)
+        return self._sign(canonical_json(record), typ=COUNTERSIGNATURE_TYPE,
+                          issued_at=int(time.time()) if issued_at is None else issued_at)
 
     def sign_detached(self, content: bytes, *, typ: str, issued_at: int, claims: dict[str, Any]) -> str:
         """A compact JWS (EdDSA) over `content`, payload detached (RFC 7515 appendix F): `header..signature`, to
         travel beside the content it signs (a statement file). `claims` go in the protected header, saying what
         the content is (so a genuine signature of another file cannot pass for this one's). Deterministic for the
         same content, claims and time."""
-        header = {"alg": ALGORITHM, "kid": self.kid, "typ": typ, "iat": issued_at, **claims}
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-            encoded_header, _, signature = jws.serialize_compact(header, content, self._key,
-                                                                 registry=_REGISTRY).split(".")
+        encoded_header, _, signature = self._sign(content, typ=typ, issued_at=issued_at, claims=claims).split(".")
         return f"{encoded_header}..{signature}"
+
+    def _sign(self, payload: bytes, *, typ: str, issued_at: int, claims: dict[str, Any] | None = None) -> str:
+        header = {"alg": ALGORITHM, "kid": self.kid, "typ": typ, "iat": issued_at, **(claims or {})}
+        with eddsa_without_warnings():
+            return jws.serialize_compact(header, payload, self._key, registry=_REGISTRY)
 
     def jwks(self) -> dict[str, Any]:
         """The public keys that verify the platform's countersignatures (never a private member)."""

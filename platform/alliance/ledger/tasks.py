@@ -18,7 +18,8 @@ EXPIRY_BATCH = 500
 Expire = Callable[..., Awaitable[int]]
 
 
-async def _expire_until_done(session: AsyncSession, expire: Expire, as_of: str | None) -> int:
+async def expire_until_done(session: AsyncSession, expire: Expire, as_of: str | None) -> int:
+    """Runs `expire(conn, now, batch=...)` until nothing is due, one commit per batch; returns how many."""
     # One instant for the whole run, so every batch agrees on what is due.
     now = datetime.fromisoformat(as_of) if as_of else await session.scalar(select(func.now()))
     expired = 0
@@ -36,10 +37,10 @@ async def _expire_until_done(session: AsyncSession, expire: Expire, as_of: str |
 async def expire_points(session: AsyncSession, *, as_of: str | None = None) -> int:
     """Moves what is left of lots due at `as_of` (ISO-8601; default: the database's now) to the expiry
     accounts; returns how many accounts were expired."""
-    return await _expire_until_done(session, ledger.expire_lots, as_of)
+    return await expire_until_done(session, ledger.expire_lots, as_of)
 
 
 @task()
 async def expire_holds(session: AsyncSession, *, as_of: str | None = None) -> int:
     """Releases pending holds due at `as_of` (ISO-8601; default: the database's now); returns how many."""
-    return await _expire_until_done(session, ledger.expire_holds, as_of)
+    return await expire_until_done(session, ledger.expire_holds, as_of)
