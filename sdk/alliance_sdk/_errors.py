@@ -6,10 +6,13 @@ happened (`except InsufficientPointsError`) or on its broad kind (`except Confli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, Self, TypeVar, overload
 
 import httpx
+
+T = TypeVar("T")
 
 
 class AllianceError(Exception):
@@ -38,8 +41,19 @@ class APITimeoutError(APIConnectionError):
         super().__init__("Request timed out.")
 
 
+# The class of each problem code the SDK knows: a class declared with `code="..."` enters itself here.
+ERROR_BY_CODE: dict[str, type[APIStatusError]] = {}
+
+
 class APIStatusError(AllianceError):
     """The API answered with a 4xx or 5xx status."""
+
+    def __init_subclass__(cls, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            if code in ERROR_BY_CODE:
+                raise TypeError(f"{cls.__name__}: the code {code!r} is {ERROR_BY_CODE[code].__name__}'s already")
+            ERROR_BY_CODE[code] = cls
 
     def __init__(self, response: httpx.Response, problem: dict[str, Any]) -> None:
         self.response = response
@@ -53,6 +67,32 @@ class APIStatusError(AllianceError):
         if self.detail:
             summary = f"{summary}: {self.detail}"
         super().__init__(f"{self.status_code} {self.code or 'error'}: {summary} (request id {self.request_id})")
+
+
+class _ProblemMember(Generic[T]):
+    """A read-only attribute of an error: the member of its problem document of the same name (None when the
+    problem has none), through `convert` if given (money arrives as decimal strings)."""
+
+    def __init__(self, convert: Callable[[Any], T] | None = None) -> None:
+        self._convert = convert
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, error: None, owner: type | None = None) -> Self: ...
+
+    @overload
+    def __get__(self, error: APIStatusError, owner: type | None = None) -> T | None: ...
+
+    def __get__(self, error: APIStatusError | None, owner: type | None = None) -> Self | T | None:
+        if error is None:
+            return self
+        value = error.problem.get(self._name)
+        return value if value is None or self._convert is None else self._convert(value)
+
+    def __set__(self, error: APIStatusError, value: object) -> None:
+        raise AttributeError(f"{self._name} is read from the problem document")
 
 
 class BadRequestError(APIStatusError):
@@ -90,337 +130,306 @@ class InternalServerError(APIStatusError):
 # --- one class per problem code a caller is likely to handle ----------------------------------------------
 
 
-class MemberNotFoundError(NotFoundError):
+class MemberNotFoundError(NotFoundError, code="member_not_found"):
     pass
 
 
-class HoldNotFoundError(NotFoundError):
+class HoldNotFoundError(NotFoundError, code="hold_not_found"):
     pass
 
 
-class EntryNotFoundError(NotFoundError):
+class EntryNotFoundError(NotFoundError, code="entry_not_found"):
     pass
 
 
-class TenantNotFoundError(NotFoundError):
+class TenantNotFoundError(NotFoundError, code="tenant_not_found"):
     pass
 
 
-class KeyNotFoundError(NotFoundError):
+class KeyNotFoundError(NotFoundError, code="key_not_found"):
     pass
 
 
-class WebhookEndpointNotFoundError(NotFoundError):
+class WebhookEndpointNotFoundError(NotFoundError, code="webhook_endpoint_not_found"):
     pass
 
 
-class WebhookDeliveryNotFoundError(NotFoundError):
+class WebhookDeliveryNotFoundError(NotFoundError, code="webhook_delivery_not_found"):
     pass
 
 
-class SigningKeyNotFoundError(NotFoundError):
+class SigningKeyNotFoundError(NotFoundError, code="signing_key_not_found"):
     pass
 
 
-class BrandNotFoundError(NotFoundError):
+class BrandNotFoundError(NotFoundError, code="brand_not_found"):
     """No brand has this code."""
 
 
-class ParticipantNotFoundError(NotFoundError):
+class ParticipantNotFoundError(NotFoundError, code="participant_not_found"):
     """The brand is not in the exchange."""
 
 
-class PairNotFoundError(NotFoundError):
+class PairNotFoundError(NotFoundError, code="pair_not_found"):
     pass
 
 
-class QuoteNotFoundError(NotFoundError):
+class QuoteNotFoundError(NotFoundError, code="quote_not_found"):
     pass
 
 
-class ConversionNotFoundError(NotFoundError):
+class ConversionNotFoundError(NotFoundError, code="conversion_not_found"):
     pass
 
 
-class IdentityNotFoundError(NotFoundError):
+class IdentityNotFoundError(NotFoundError, code="identity_not_found"):
     pass
 
 
-class AllianceLinkNotFoundError(NotFoundError):
+class AllianceLinkNotFoundError(NotFoundError, code="alliance_link_not_found"):
     """The member has no alliance identity (links.retrieve / links.unlink)."""
 
 
-class LinkCodeNotFoundError(NotFoundError):
+class LinkCodeNotFoundError(NotFoundError, code="link_code_not_found"):
     """No such link code: check it; each is valid once, for 10 minutes."""
 
 
-class SigningKeyKidTakenError(ConflictError):
+class SigningKeyKidTakenError(ConflictError, code="signing_key_kid_taken"):
     """The brand already has a key with this kid (revoked or not): a kid names one key forever."""
 
 
-class SigningKeyLimitReachedError(ConflictError):
+class SigningKeyLimitReachedError(ConflictError, code="signing_key_limit_reached"):
     """The brand has as many unrevoked signing keys as it may: revoke one first."""
 
 
-class MemberFrozenError(ConflictError):
+class MemberFrozenError(ConflictError, code="member_frozen"):
     pass
 
 
-class IdempotencyKeyReusedError(ConflictError):
+class IdempotencyKeyReusedError(ConflictError, code="idempotency_key_reused"):
     """The idempotency key was already used for a different request."""
 
 
-class HoldNotPendingError(ConflictError):
+class HoldNotPendingError(ConflictError, code="hold_not_pending"):
     pass
 
 
-class AlreadyReversedError(ConflictError):
+class AlreadyReversedError(ConflictError, code="already_reversed"):
     pass
 
 
-class TenantCodeTakenError(ConflictError):
+class TenantCodeTakenError(ConflictError, code="tenant_code_taken"):
     pass
 
 
-class WebhookEndpointLimitReachedError(ConflictError):
+class WebhookEndpointLimitReachedError(ConflictError, code="webhook_endpoint_limit_reached"):
     """The brand has as many webhook endpoints as it may: delete one first."""
 
 
-class ParticipantExistsError(ConflictError):
+class ParticipantExistsError(ConflictError, code="participant_exists"):
     pass
 
 
-class ParticipantSuspendedError(ConflictError):
+class ParticipantSuspendedError(ConflictError, code="participant_suspended"):
     """A brand of the pair is suspended from the exchange."""
 
 
-class RateCardEffectiveAtTakenError(ConflictError):
+class RateCardEffectiveAtTakenError(ConflictError, code="rate_card_effective_at_taken"):
     pass
 
 
-class QuoteAlreadyUsedError(ConflictError):
+class QuoteAlreadyUsedError(ConflictError, code="quote_already_used"):
     """A quote prices one conversion: get a new one."""
 
-    @property
-    def conversion_id(self) -> int | None:
-        return self.problem.get("conversion_id")
+    conversion_id: _ProblemMember[int] = _ProblemMember()
 
 
-class ConversionNotReservedError(ConflictError):
+class ConversionNotReservedError(ConflictError, code="conversion_not_reserved"):
     """Only a reserved conversion can be committed or aborted; this one is committed, aborted or expired."""
 
-    @property
-    def conversion_status(self) -> str | None:
-        return self.problem.get("conversion_status")
+    conversion_status: _ProblemMember[str] = _ProblemMember()
 
 
-class LinkCodeUsedError(ConflictError):
+class LinkCodeUsedError(ConflictError, code="link_code_used"):
     pass
 
 
-class IdentityAlreadyLinkedAtBrandError(ConflictError):
+class IdentityAlreadyLinkedAtBrandError(ConflictError, code="identity_already_linked_at_brand"):
     """The person's alliance identity already links another membership of that brand: unlink it first."""
 
 
-class MembersLinkedToOtherIdentitiesError(ConflictError):
+class MembersLinkedToOtherIdentitiesError(ConflictError, code="members_linked_to_other_identities"):
     """Both memberships are linked already, to different alliance identities: unlink one of them first."""
 
 
-class ValidationError(UnprocessableEntityError):
+class ValidationError(UnprocessableEntityError, code="validation_error"):
     @property
     def errors(self) -> list[dict[str, Any]]:
         """What was wrong, field by field: [{"key": ..., "message": ...}]."""
         return self.problem.get("errors", [])
 
 
-class InsufficientPointsError(UnprocessableEntityError):
-    @property
-    def available(self) -> int | None:
-        return self.problem.get("available")
-
-    @property
-    def requested(self) -> int | None:
-        return self.problem.get("requested")
+class InsufficientPointsError(UnprocessableEntityError, code="insufficient_points"):
+    available: _ProblemMember[int] = _ProblemMember()
+    requested: _ProblemMember[int] = _ProblemMember()
 
 
-class HoldExpiredError(UnprocessableEntityError):
+class HoldExpiredError(UnprocessableEntityError, code="hold_expired"):
     pass
 
 
-class AmountExceedsHoldError(UnprocessableEntityError):
+class AmountExceedsHoldError(UnprocessableEntityError, code="amount_exceeds_hold"):
     pass
 
 
-class EntryIsReversalError(UnprocessableEntityError):
+class EntryIsReversalError(UnprocessableEntityError, code="entry_is_reversal"):
     pass
 
 
-class AmountOutOfRangeError(UnprocessableEntityError):
+class AmountOutOfRangeError(UnprocessableEntityError, code="amount_out_of_range"):
     """The amount is outside the rate card's minimum and maximum (see `exchange.rates()`)."""
 
 
-class AmountTooSmallError(UnprocessableEntityError):
+class AmountTooSmallError(UnprocessableEntityError, code="amount_too_small"):
     """The amount converts to less than one target point."""
 
 
 class DailyLimitExceededError(UnprocessableEntityError):
     """A daily limit of the rate card would be exceeded (counted in source points, per business date)."""
 
-    @property
-    def limit(self) -> int | None:
-        return self.problem.get("limit")
-
-    @property
-    def used(self) -> int | None:
-        return self.problem.get("used")
-
-    @property
-    def requested(self) -> int | None:
-        return self.problem.get("requested")
+    limit: _ProblemMember[int] = _ProblemMember()
+    used: _ProblemMember[int] = _ProblemMember()
+    requested: _ProblemMember[int] = _ProblemMember()
 
 
-class MemberDailyLimitExceededError(DailyLimitExceededError):
+class MemberDailyLimitExceededError(DailyLimitExceededError, code="member_daily_limit_exceeded"):
     pass
 
 
-class PairDailyCapExceededError(DailyLimitExceededError):
+class PairDailyCapExceededError(DailyLimitExceededError, code="pair_daily_cap_exceeded"):
     pass
 
 
-class NetDebitCapExceededError(UnprocessableEntityError):
+class NetDebitCapExceededError(UnprocessableEntityError, code="net_debit_cap_exceeded"):
     """What the brand would owe the alliance in the open settlement window would pass its cap (amounts in the
     settlement currency)."""
 
-    @property
-    def net_debit_cap(self) -> Decimal | None:
-        return _decimal(self.problem.get("net_debit_cap"))
-
-    @property
-    def net_debit(self) -> Decimal | None:
-        return _decimal(self.problem.get("net_debit"))
-
-    @property
-    def requested(self) -> Decimal | None:
-        return _decimal(self.problem.get("requested"))
+    net_debit_cap: _ProblemMember[Decimal] = _ProblemMember(Decimal)
+    net_debit: _ProblemMember[Decimal] = _ProblemMember(Decimal)
+    requested: _ProblemMember[Decimal] = _ProblemMember(Decimal)
 
 
-class BrandNotInExchangeError(UnprocessableEntityError):
+class BrandNotInExchangeError(UnprocessableEntityError, code="brand_not_in_exchange"):
     """The other brand is not in the exchange."""
 
 
-class PairNotOpenError(UnprocessableEntityError):
+class PairNotOpenError(UnprocessableEntityError, code="pair_not_open"):
     """Conversions between these brands (in this direction) are not open."""
 
 
-class NoRateCardError(UnprocessableEntityError):
+class NoRateCardError(UnprocessableEntityError, code="no_rate_card"):
     pass
 
 
-class RateExceedsPointValuesError(UnprocessableEntityError):
+class RateExceedsPointValuesError(UnprocessableEntityError, code="rate_exceeds_point_values"):
     """The rate gives more value than it takes at the two brands' point values."""
 
-    @property
-    def max_rate(self) -> Decimal | None:
-        return _decimal(self.problem.get("max_rate"))
+    max_rate: _ProblemMember[Decimal] = _ProblemMember(Decimal)
 
 
-class QuoteExpiredError(UnprocessableEntityError):
+class QuoteExpiredError(UnprocessableEntityError, code="quote_expired"):
     pass
 
 
-class QuoteMismatchError(UnprocessableEntityError):
+class QuoteMismatchError(UnprocessableEntityError, code="quote_mismatch"):
     """The quote is for another brand or amount than the conversion names."""
 
 
-class ConversionExpiredError(UnprocessableEntityError):
+class ConversionExpiredError(UnprocessableEntityError, code="conversion_expired"):
     """The reservation passed its deadline: it is expired now and its points are released."""
 
 
-class IdentityNotLinkedAtBrandError(UnprocessableEntityError):
+class IdentityNotLinkedAtBrandError(UnprocessableEntityError, code="identity_not_linked_at_brand"):
     """The alliance identity has no membership at the target brand."""
 
 
-class LinkCodeExpiredError(UnprocessableEntityError):
+class LinkCodeExpiredError(UnprocessableEntityError, code="link_code_expired"):
     pass
 
 
-class LinkCodeSameBrandError(UnprocessableEntityError):
+class LinkCodeSameBrandError(UnprocessableEntityError, code="link_code_same_brand"):
     """A link code links memberships of two different brands: it was redeemed at the brand that issued it."""
 
 
-class MemberNotLinkedError(UnprocessableEntityError):
+class MemberNotLinkedError(UnprocessableEntityError, code="member_not_linked"):
     """A conversion needs the member's alliance identity and it has none: issue a link code and have the member
     redeem it at another brand."""
 
 
-class NotInExchangeError(PermissionDeniedError):
+class NotInExchangeError(PermissionDeniedError, code="not_in_exchange"):
     """The calling brand is not in the exchange."""
 
 
 # --- settlement -------------------------------------------------------------------------------------------
 
 
-class WindowNotFoundError(NotFoundError):
+class WindowNotFoundError(NotFoundError, code="window_not_found"):
     pass
 
 
-class StatementNotFoundError(NotFoundError):
+class StatementNotFoundError(NotFoundError, code="statement_not_found"):
     """The brand has no statement of this window (none issued yet, or it had no position in it)."""
 
 
-class StatementLineNotFoundError(NotFoundError):
+class StatementLineNotFoundError(NotFoundError, code="statement_line_not_found"):
     """The brand's statement of the window has no line with this counterparty: they had no flows in it."""
 
 
-class PositionNotFoundError(NotFoundError):
+class PositionNotFoundError(NotFoundError, code="position_not_found"):
     """The brand has no position in the window."""
 
 
-class DisputeNotFoundError(NotFoundError):
+class DisputeNotFoundError(NotFoundError, code="dispute_not_found"):
     pass
 
 
-class NoOpenWindowError(ConflictError):
+class NoOpenWindowError(ConflictError, code="no_open_window"):
     """The exchange has no open window: no brand is admitted yet."""
 
 
-class WindowOpenError(ConflictError):
+class WindowOpenError(ConflictError, code="window_open"):
     """The window is still open: close it first (`admin.settlement.close`)."""
 
 
-class WindowNotComputedError(ConflictError):
+class WindowNotComputedError(ConflictError, code="window_not_computed"):
     """The window's settlement is not computed yet (`admin.settlement.compute`)."""
 
 
 class WindowStatusError(ConflictError):
     """The window's status does not allow this step; `window_status` is what it is."""
 
-    @property
-    def window_status(self) -> str | None:
-        return self.problem.get("window_status")
+    window_status: _ProblemMember[str] = _ProblemMember()
 
 
-class WindowNotPayableError(WindowStatusError):
+class WindowNotPayableError(WindowStatusError, code="window_not_payable"):
     """Only a computed window's positions can be paid."""
 
 
-class WindowNotAbortableError(WindowStatusError):
+class WindowNotAbortableError(WindowStatusError, code="window_not_abortable"):
     """Only a computed, unsettled window can be aborted."""
 
 
-class WindowNotDisputableError(WindowStatusError):
+class WindowNotDisputableError(WindowStatusError, code="window_not_disputable"):
     """Only a computed, not aborted window can be disputed."""
 
 
-class WindowPartlyPaidError(ConflictError):
+class WindowPartlyPaidError(ConflictError, code="window_partly_paid"):
     """Money was marked paid in the window: it can no longer be aborted."""
 
-    @property
-    def paid_positions(self) -> int | None:
-        return self.problem.get("paid_positions")
+    paid_positions: _ProblemMember[int] = _ProblemMember()
 
 
-class SettlementChecksFailedError(ConflictError):
+class SettlementChecksFailedError(ConflictError, code="settlement_checks_failed"):
     """The window's computation failed its checks and kept nothing; the window stays closed, to be computed again
     once the cause is fixed. `report` says which checks failed (its "mismatches")."""
 
@@ -429,26 +438,20 @@ class SettlementChecksFailedError(ConflictError):
         return self.problem.get("report") or {}
 
 
-class AlreadyPaidError(ConflictError):
+class AlreadyPaidError(ConflictError, code="already_paid"):
     """The position is paid already, under another bank reference (`bank_ref`); the same reference again is fine."""
 
-    @property
-    def bank_ref(self) -> str | None:
-        return self.problem.get("bank_ref")
+    bank_ref: _ProblemMember[str] = _ProblemMember()
 
 
-class DisputeResolvedError(ConflictError):
-    @property
-    def dispute_status(self) -> str | None:
-        return self.problem.get("dispute_status")
+class DisputeResolvedError(ConflictError, code="dispute_resolved"):
+    dispute_status: _ProblemMember[str] = _ProblemMember()
 
 
-class DisputePeriodOverError(UnprocessableEntityError):
+class DisputePeriodOverError(UnprocessableEntityError, code="dispute_period_over"):
     """The window's dispute period (`dispute_days` from its computation) is over."""
 
-    @property
-    def dispute_days(self) -> int | None:
-        return self.problem.get("dispute_days")
+    dispute_days: _ProblemMember[int] = _ProblemMember()
 
 
 # --- a signed request refused for its signature or its signing key ---------------------------------------
@@ -459,132 +462,42 @@ class SignatureError(APIStatusError):
     class of the status it comes with (AuthenticationError for 401...)."""
 
 
-class SignatureMissingError(SignatureError, AuthenticationError):
+class SignatureMissingError(SignatureError, AuthenticationError, code="signature_missing"):
     pass
 
 
-class SignatureMalformedError(SignatureError, BadRequestError):
+class SignatureMalformedError(SignatureError, BadRequestError, code="signature_malformed"):
     pass
 
 
-class SignatureInvalidError(SignatureError, AuthenticationError):
+class SignatureInvalidError(SignatureError, AuthenticationError, code="signature_invalid"):
     """The signature does not verify with the key its kid names: another key signed it, or the bytes changed."""
 
 
-class SignatureStaleError(SignatureError, AuthenticationError):
+class SignatureStaleError(SignatureError, AuthenticationError, code="signature_stale"):
     """The signature's time is too far from the platform's: check this machine's clock."""
 
 
-class SignatureReplayedError(SignatureError, ConflictError):
+class SignatureReplayedError(SignatureError, ConflictError, code="signature_replayed"):
     """The platform had already accepted this very signature. The client signs every attempt afresh and retries
     this one (same Idempotency-Key), so it reaches the caller only once retries run out."""
 
 
-class SignatureWrongTenantError(SignatureError, PermissionDeniedError):
+class SignatureWrongTenantError(SignatureError, PermissionDeniedError, code="signature_wrong_tenant"):
     """The signature names another brand, method or path, or was made with another brand's key."""
 
 
-class SigningKeyUnknownError(SignatureError, AuthenticationError):
+class SigningKeyUnknownError(SignatureError, AuthenticationError, code="signing_key_unknown"):
     """The brand has no signing key with this kid: register it (signing_keys.register)."""
 
 
-class SigningKeyRevokedError(SignatureError, AuthenticationError):
+class SigningKeyRevokedError(SignatureError, AuthenticationError, code="signing_key_revoked"):
     pass
 
 
-class SigningKeyNotValidNowError(SignatureError, AuthenticationError):
+class SigningKeyNotValidNowError(SignatureError, AuthenticationError, code="signing_key_not_valid_now"):
     """The signing key is outside its validity window (not yet valid, or expired)."""
 
-
-def _decimal(value: str | None) -> Decimal | None:
-    # The API sends amounts of money as decimal strings, so they arrive exact; never through a float.
-    return None if value is None else Decimal(value)
-
-
-ERROR_BY_CODE: dict[str, type[APIStatusError]] = {
-    "member_not_found": MemberNotFoundError,
-    "hold_not_found": HoldNotFoundError,
-    "entry_not_found": EntryNotFoundError,
-    "tenant_not_found": TenantNotFoundError,
-    "key_not_found": KeyNotFoundError,
-    "webhook_endpoint_not_found": WebhookEndpointNotFoundError,
-    "webhook_delivery_not_found": WebhookDeliveryNotFoundError,
-    "signing_key_not_found": SigningKeyNotFoundError,
-    "signing_key_kid_taken": SigningKeyKidTakenError,
-    "signing_key_limit_reached": SigningKeyLimitReachedError,
-    "member_frozen": MemberFrozenError,
-    "idempotency_key_reused": IdempotencyKeyReusedError,
-    "hold_not_pending": HoldNotPendingError,
-    "already_reversed": AlreadyReversedError,
-    "tenant_code_taken": TenantCodeTakenError,
-    "webhook_endpoint_limit_reached": WebhookEndpointLimitReachedError,
-    "validation_error": ValidationError,
-    "insufficient_points": InsufficientPointsError,
-    "hold_expired": HoldExpiredError,
-    "amount_exceeds_hold": AmountExceedsHoldError,
-    "entry_is_reversal": EntryIsReversalError,
-    # the exchange
-    "brand_not_found": BrandNotFoundError,
-    "not_in_exchange": NotInExchangeError,
-    "brand_not_in_exchange": BrandNotInExchangeError,
-    "participant_not_found": ParticipantNotFoundError,
-    "participant_exists": ParticipantExistsError,
-    "participant_suspended": ParticipantSuspendedError,
-    "pair_not_found": PairNotFoundError,
-    "pair_not_open": PairNotOpenError,
-    "no_rate_card": NoRateCardError,
-    "rate_card_effective_at_taken": RateCardEffectiveAtTakenError,
-    "rate_exceeds_point_values": RateExceedsPointValuesError,
-    "amount_out_of_range": AmountOutOfRangeError,
-    "amount_too_small": AmountTooSmallError,
-    "member_daily_limit_exceeded": MemberDailyLimitExceededError,
-    "pair_daily_cap_exceeded": PairDailyCapExceededError,
-    "net_debit_cap_exceeded": NetDebitCapExceededError,
-    "quote_not_found": QuoteNotFoundError,
-    "quote_already_used": QuoteAlreadyUsedError,
-    "quote_expired": QuoteExpiredError,
-    "quote_mismatch": QuoteMismatchError,
-    "conversion_not_found": ConversionNotFoundError,
-    "conversion_not_reserved": ConversionNotReservedError,
-    "conversion_expired": ConversionExpiredError,
-    "member_not_linked": MemberNotLinkedError,
-    "alliance_link_not_found": AllianceLinkNotFoundError,
-    "identity_not_found": IdentityNotFoundError,
-    "identity_not_linked_at_brand": IdentityNotLinkedAtBrandError,
-    "identity_already_linked_at_brand": IdentityAlreadyLinkedAtBrandError,
-    "members_linked_to_other_identities": MembersLinkedToOtherIdentitiesError,
-    "link_code_not_found": LinkCodeNotFoundError,
-    "link_code_used": LinkCodeUsedError,
-    "link_code_expired": LinkCodeExpiredError,
-    "link_code_same_brand": LinkCodeSameBrandError,
-    # settlement
-    "window_not_found": WindowNotFoundError,
-    "statement_not_found": StatementNotFoundError,
-    "statement_line_not_found": StatementLineNotFoundError,
-    "position_not_found": PositionNotFoundError,
-    "dispute_not_found": DisputeNotFoundError,
-    "no_open_window": NoOpenWindowError,
-    "window_open": WindowOpenError,
-    "window_not_computed": WindowNotComputedError,
-    "window_not_payable": WindowNotPayableError,
-    "window_not_abortable": WindowNotAbortableError,
-    "window_not_disputable": WindowNotDisputableError,
-    "window_partly_paid": WindowPartlyPaidError,
-    "settlement_checks_failed": SettlementChecksFailedError,
-    "already_paid": AlreadyPaidError,
-    "dispute_resolved": DisputeResolvedError,
-    "dispute_period_over": DisputePeriodOverError,
-    # signed requests
-    "signature_missing": SignatureMissingError,
-    "signature_malformed": SignatureMalformedError,
-    "signature_invalid": SignatureInvalidError,
-    "signature_stale": SignatureStaleError,
-    "signature_replayed": SignatureReplayedError,
-    "signature_wrong_tenant": SignatureWrongTenantError,
-    "signing_key_unknown": SigningKeyUnknownError,
-    "signing_key_revoked": SigningKeyRevokedError,
-    "signing_key_not_valid_now": SigningKeyNotValidNowError,
-}
 
 ERROR_BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
