@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+T = TypeVar("T")
 
 
 def _datetime(value: str | None) -> datetime | None:
@@ -16,6 +18,26 @@ def _datetime(value: str | None) -> datetime | None:
 def _decimal(value: str | None) -> Decimal | None:
     # The API sends decimals as strings, so they arrive exact; never through a float.
     return None if value is None else Decimal(value)
+
+
+def _pricing(data: dict[str, Any]) -> dict[str, Any]:
+    """What a quote and a conversion price the same way: the brands, the points, the rate and the values."""
+    as_sent = ("source_brand", "target_brand", "source_amount", "fee_amount", "target_amount", "currency")
+    decimals = ("rate", "remainder", "source_point_value", "target_point_value", "gross_value", "fee_value")
+    return {name: data[name] for name in as_sent} | {name: _decimal(data[name]) for name in decimals}
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a cursor-paginated list; pass its `next_cursor` to get the next."""
+
+    _item: ClassVar[Any]  # each kind of page names the model of its items, which parses them
+    data: tuple[T, ...]
+    next_cursor: str | None  # None on the last page
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return cls(data=tuple(cls._item.from_json(item) for item in data["data"]), next_cursor=data.get("next_cursor"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +167,8 @@ class HistoryItem:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryPage:
-    data: tuple[HistoryItem, ...]
-    next_cursor: str | None  # None on the last page
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> HistoryPage:
-        return cls(data=tuple(HistoryItem.from_json(i) for i in data["data"]), next_cursor=data.get("next_cursor"))
+class HistoryPage(Page[HistoryItem]):
+    _item = HistoryItem
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,14 +255,8 @@ class WebhookDelivery:
 
 
 @dataclass(frozen=True, slots=True)
-class WebhookDeliveryPage:
-    data: tuple[WebhookDelivery, ...]
-    next_cursor: str | None  # None on the last page
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WebhookDeliveryPage:
-        return cls(data=tuple(WebhookDelivery.from_json(d) for d in data["data"]),
-                   next_cursor=data.get("next_cursor"))
+class WebhookDeliveryPage(Page[WebhookDelivery]):
+    _item = WebhookDelivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,14 +379,8 @@ class Quote:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Quote:
         return cls(
-            id=data["id"], source_brand=data["source_brand"], target_brand=data["target_brand"],
-            source_amount=data["source_amount"], fee_amount=data["fee_amount"], target_amount=data["target_amount"],
-            rate=_decimal(data["rate"]), remainder=_decimal(data["remainder"]),
-            source_point_value=_decimal(data["source_point_value"]),
-            target_point_value=_decimal(data["target_point_value"]), currency=data["currency"],
-            gross_value=_decimal(data["gross_value"]), fee_value=_decimal(data["fee_value"]),
-            rate_card_version=data["rate_card_version"], expires_at=_datetime(data["expires_at"]),
-            created_at=_datetime(data["created_at"]),
+            id=data["id"], **_pricing(data), rate_card_version=data["rate_card_version"],
+            expires_at=_datetime(data["expires_at"]), created_at=_datetime(data["created_at"]),
         )
 
 
@@ -442,12 +447,7 @@ class Conversion:
     def from_json(cls, data: dict[str, Any]) -> Conversion:
         return cls(
             id=data["id"], status=data["status"], role=data["role"], member=data["member"],
-            counterparty_identity=data.get("counterparty_identity"), source_brand=data["source_brand"],
-            target_brand=data["target_brand"], source_amount=data["source_amount"], fee_amount=data["fee_amount"],
-            target_amount=data["target_amount"], rate=_decimal(data["rate"]), remainder=_decimal(data["remainder"]),
-            source_point_value=_decimal(data["source_point_value"]),
-            target_point_value=_decimal(data["target_point_value"]), currency=data["currency"],
-            gross_value=_decimal(data["gross_value"]), fee_value=_decimal(data["fee_value"]),
+            counterparty_identity=data.get("counterparty_identity"), **_pricing(data),
             net_value=_decimal(data["net_value"]), quote_id=data.get("quote_id"),
             expires_at=_datetime(data["expires_at"]), created_at=_datetime(data["created_at"]),
             committed_at=_datetime(data.get("committed_at")), resolved_at=_datetime(data.get("resolved_at")),
@@ -457,13 +457,8 @@ class Conversion:
 
 
 @dataclass(frozen=True, slots=True)
-class ConversionPage:
-    data: tuple[Conversion, ...]
-    next_cursor: str | None  # None on the last page
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ConversionPage:
-        return cls(data=tuple(Conversion.from_json(c) for c in data["data"]), next_cursor=data.get("next_cursor"))
+class ConversionPage(Page[Conversion]):
+    _item = Conversion
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
+
+from alliance_sdk._models import Page
 
 if TYPE_CHECKING:
     from alliance_sdk._client import Alliance, AsyncAlliance
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
+
+
+class Model(Protocol):
+    """What `list_of` parses: a model of `alliance_sdk._models`."""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self: ...
+
+
+M = TypeVar("M", bound=Model)
 
 
 class SyncResource:
@@ -27,14 +38,13 @@ def no_content(_: None) -> None:
     return None
 
 
-class Page(Protocol[T_co]):
-    """One page of a cursor-paginated list (HistoryPage, ConversionPage...)."""
+def list_of(model: type[M]) -> Callable[[list[dict[str, Any]]], list[M]]:
+    """The parse of an answer that is a list of `model`s."""
 
-    @property
-    def data(self) -> tuple[T_co, ...]: ...
+    def parse(data: list[dict[str, Any]]) -> list[M]:
+        return [model.from_json(item) for item in data]
 
-    @property
-    def next_cursor(self) -> str | None: ...  # None on the last page
+    return parse
 
 
 def every_item(fetch_page: Callable[[str | None], Page[T]]) -> Iterator[T]:

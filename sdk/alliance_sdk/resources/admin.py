@@ -9,20 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from alliance_sdk._models import ApiKey, Tenant
 from alliance_sdk._request import APIRequest, fields, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, list_of
 from alliance_sdk.resources.admin_exchange import AdminExchange, AsyncAdminExchange
 from alliance_sdk.resources.admin_settlement import AdminSettlement, AsyncAdminSettlement
 
 if TYPE_CHECKING:
     from alliance_sdk._client import Alliance, AsyncAlliance
-
-
-def _tenant_list(data: list[dict[str, Any]]) -> list[Tenant]:
-    return [Tenant.from_json(item) for item in data]
-
-
-def _key_list(data: list[dict[str, Any]]) -> list[ApiKey]:
-    return [ApiKey.from_json(item) for item in data]
 
 
 def _tenant_body(
@@ -48,7 +40,7 @@ class Tenants(SyncResource):
         return self._client._request(APIRequest("POST", "/v1/admin/tenants", body=body), Tenant.from_json)
 
     def list(self) -> list[Tenant]:
-        return self._client._request(APIRequest("GET", "/v1/admin/tenants"), _tenant_list)
+        return self._client._request(APIRequest("GET", "/v1/admin/tenants"), list_of(Tenant))
 
     def retrieve(self, tenant_id: int) -> Tenant:
         return self._client._request(APIRequest("GET", path("v1", "admin", "tenants", tenant_id)), Tenant.from_json)
@@ -63,7 +55,8 @@ class Keys(SyncResource):
         )
 
     def list(self, tenant_id: int) -> list[ApiKey]:
-        return self._client._request(APIRequest("GET", path("v1", "admin", "tenants", tenant_id, "keys")), _key_list)
+        return self._client._request(APIRequest("GET", path("v1", "admin", "tenants", tenant_id, "keys")),
+                                     list_of(ApiKey))
 
     def revoke(self, tenant_id: int, key_id: str) -> ApiKey:
         return self._client._request(
@@ -94,7 +87,7 @@ class AsyncTenants(AsyncResource):
         return await self._client._request(APIRequest("POST", "/v1/admin/tenants", body=body), Tenant.from_json)
 
     async def list(self) -> list[Tenant]:
-        return await self._client._request(APIRequest("GET", "/v1/admin/tenants"), _tenant_list)
+        return await self._client._request(APIRequest("GET", "/v1/admin/tenants"), list_of(Tenant))
 
     async def retrieve(self, tenant_id: int) -> Tenant:
         return await self._client._request(APIRequest("GET", path("v1", "admin", "tenants", tenant_id)),
@@ -111,7 +104,7 @@ class AsyncKeys(AsyncResource):
 
     async def list(self, tenant_id: int) -> list[ApiKey]:
         return await self._client._request(APIRequest("GET", path("v1", "admin", "tenants", tenant_id, "keys")),
-                                           _key_list)
+                                           list_of(ApiKey))
 
     async def revoke(self, tenant_id: int, key_id: str) -> ApiKey:
         return await self._client._request(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from alliance_sdk._models import Pair, Participant, RateCard
 from alliance_sdk._request import APIRequest, fields, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, list_of
 
 if TYPE_CHECKING:
     from alliance_sdk._client import Alliance, AsyncAlliance
@@ -22,18 +22,6 @@ RATE_CARDS = "/v1/admin/exchange/rate-cards"
 def _exact(value: Decimal | str | None) -> str | None:
     # Money and rates go as strings: exact decimals, never floats.
     return None if value is None else str(value)
-
-
-def _participant_list(data: list[dict[str, Any]]) -> list[Participant]:
-    return [Participant.from_json(item) for item in data]
-
-
-def _pair_list(data: list[dict[str, Any]]) -> list[Pair]:
-    return [Pair.from_json(item) for item in data]
-
-
-def _rate_card_list(data: list[dict[str, Any]]) -> list[RateCard]:
-    return [RateCard.from_json(item) for item in data]
 
 
 def _admit(tenant_id: int, net_debit_cap: Decimal | str, cap_alarm_percent: int | None) -> APIRequest:
@@ -58,7 +46,7 @@ def _close_pair(source_tenant_id: int, target_tenant_id: int) -> APIRequest:
 
 
 def _rate_card(
-    source_tenant_id: int, target_tenant_id: int, effective_at: datetime | None, rate: Decimal | str | None,
+    *, source_tenant_id: int, target_tenant_id: int, effective_at: datetime | None, rate: Decimal | str | None,
     fee_bps: int | None, min_amount: int | None, max_amount: int | None, member_daily_limit: int | None,
     pair_daily_cap: int | None, quote_ttl_seconds: int | None,
 ) -> APIRequest:
@@ -84,7 +72,7 @@ class Participants(SyncResource):
         return self._client._request(_admit(tenant_id, net_debit_cap, cap_alarm_percent), Participant.from_json)
 
     def list(self) -> list[Participant]:
-        return self._client._request(APIRequest("GET", PARTICIPANTS), _participant_list)
+        return self._client._request(APIRequest("GET", PARTICIPANTS), list_of(Participant))
 
     def retrieve(self, tenant_id: int) -> Participant:
         return self._client._request(APIRequest("GET", path("v1", "admin", "exchange", "participants", tenant_id)),
@@ -110,7 +98,7 @@ class Pairs(SyncResource):
         return self._client._request(_close_pair(source_tenant_id, target_tenant_id), Pair.from_json)
 
     def list(self) -> list[Pair]:
-        return self._client._request(APIRequest("GET", PAIRS), _pair_list)
+        return self._client._request(APIRequest("GET", PAIRS), list_of(Pair))
 
 
 class RateCards(SyncResource):
@@ -124,14 +112,16 @@ class RateCards(SyncResource):
         points per source point) the rate is derived from the brands' point values; amounts and limits are in
         source points; the server's defaults apply to what is left out."""
         return self._client._request(
-            _rate_card(source_tenant_id, target_tenant_id, effective_at, rate, fee_bps, min_amount, max_amount,
-                       member_daily_limit, pair_daily_cap, quote_ttl_seconds),
+            _rate_card(source_tenant_id=source_tenant_id, target_tenant_id=target_tenant_id, effective_at=effective_at,
+                       rate=rate, fee_bps=fee_bps, min_amount=min_amount, max_amount=max_amount,
+                       member_daily_limit=member_daily_limit, pair_daily_cap=pair_daily_cap,
+                       quote_ttl_seconds=quote_ttl_seconds),
             RateCard.from_json,
         )
 
     def list(self, *, source_tenant_id: int | None = None, target_tenant_id: int | None = None) -> list[RateCard]:
         """Every version of every pair's card, or of the pairs of one source or target brand."""
-        return self._client._request(_rate_cards(source_tenant_id, target_tenant_id), _rate_card_list)
+        return self._client._request(_rate_cards(source_tenant_id, target_tenant_id), list_of(RateCard))
 
 
 class AdminExchange:
@@ -153,7 +143,7 @@ class AsyncParticipants(AsyncResource):
         return await self._client._request(_admit(tenant_id, net_debit_cap, cap_alarm_percent), Participant.from_json)
 
     async def list(self) -> list[Participant]:
-        return await self._client._request(APIRequest("GET", PARTICIPANTS), _participant_list)
+        return await self._client._request(APIRequest("GET", PARTICIPANTS), list_of(Participant))
 
     async def retrieve(self, tenant_id: int) -> Participant:
         return await self._client._request(
@@ -180,7 +170,7 @@ class AsyncPairs(AsyncResource):
         return await self._client._request(_close_pair(source_tenant_id, target_tenant_id), Pair.from_json)
 
     async def list(self) -> list[Pair]:
-        return await self._client._request(APIRequest("GET", PAIRS), _pair_list)
+        return await self._client._request(APIRequest("GET", PAIRS), list_of(Pair))
 
 
 class AsyncRateCards(AsyncResource):
@@ -194,8 +184,10 @@ class AsyncRateCards(AsyncResource):
         points per source point) the rate is derived from the brands' point values; amounts and limits are in
         source points; the server's defaults apply to what is left out."""
         return await self._client._request(
-            _rate_card(source_tenant_id, target_tenant_id, effective_at, rate, fee_bps, min_amount, max_amount,
-                       member_daily_limit, pair_daily_cap, quote_ttl_seconds),
+            _rate_card(source_tenant_id=source_tenant_id, target_tenant_id=target_tenant_id, effective_at=effective_at,
+                       rate=rate, fee_bps=fee_bps, min_amount=min_amount, max_amount=max_amount,
+                       member_daily_limit=member_daily_limit, pair_daily_cap=pair_daily_cap,
+                       quote_ttl_seconds=quote_ttl_seconds),
             RateCard.from_json,
         )
 
@@ -203,7 +195,7 @@ class AsyncRateCards(AsyncResource):
         self, *, source_tenant_id: int | None = None, target_tenant_id: int | None = None
     ) -> list[RateCard]:
         """Every version of every pair's card, or of the pairs of one source or target brand."""
-        return await self._client._request(_rate_cards(source_tenant_id, target_tenant_id), _rate_card_list)
+        return await self._client._request(_rate_cards(source_tenant_id, target_tenant_id), list_of(RateCard))
 
 
 class AsyncAdminExchange:

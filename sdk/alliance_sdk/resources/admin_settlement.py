@@ -15,14 +15,10 @@ from typing import Any, Literal
 
 from alliance_sdk._models import Dispute, Settlement, Window
 from alliance_sdk._request import APIRequest, fields, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, list_of
 from alliance_sdk.resources.settlement import dispute_list
 
 DisputeStatus = Literal["open", "accepted", "rejected"]
-
-
-def _window_list(data: list[dict[str, Any]]) -> list[Window]:
-    return [Window.from_json(item) for item in data]
 
 
 def _issued(data: dict[str, Any]) -> int:
@@ -54,7 +50,7 @@ def _resolve(dispute_id: int, outcome: str, resolution: str, adjustment_fen: int
 class AdminSettlement(SyncResource):
     def windows(self, *, limit: int | None = None) -> list[Window]:
         """The windows, newest first (the open one first): the last `limit` (30 by default, 365 at most)."""
-        return self._client._request(_windows(limit), _window_list)
+        return self._client._request(_windows(limit), list_of(Window))
 
     def close(self, business_date: date | None = None) -> Window:
         """The cut-off: closes the open window, or the one of `business_date` if it is open (if it is closed
@@ -106,7 +102,7 @@ class AdminSettlement(SyncResource):
 class AsyncAdminSettlement(AsyncResource):
     async def windows(self, *, limit: int | None = None) -> list[Window]:
         """The windows, newest first (the open one first): the last `limit` (30 by default, 365 at most)."""
-        return await self._client._request(_windows(limit), _window_list)
+        return await self._client._request(_windows(limit), list_of(Window))
 
     async def close(self, business_date: date | None = None) -> Window:
         """The cut-off: closes the open window, or the one of `business_date` if it is open (if it is closed

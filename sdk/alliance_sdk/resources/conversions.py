@@ -21,7 +21,7 @@ Role = Literal["source", "target"]
 
 
 def _create(
-    member: str, to_brand: str, amount: int | None, quote_id: int | None, to_identity: str | None, commit: bool,
+    *, member: str, to_brand: str, amount: int | None, quote_id: int | None, to_identity: str | None, commit: bool,
     reserve_seconds: int | None, idempotency_key: str | None,
 ) -> APIRequest:
     body = fields(member=member, to_brand=to_brand, amount=amount, quote_id=quote_id, to_identity=to_identity,
@@ -72,7 +72,8 @@ class Conversions(SyncResource):
         membership at `to_brand`, or to a friend's: `to_identity="idn_..."`. With `commit=False` the points are
         only reserved, for `reserve_seconds` (default 60): commit or abort then."""
         return self._client._request(
-            _create(member, to_brand, amount, quote_id, to_identity, commit, reserve_seconds, idempotency_key),
+            _create(member=member, to_brand=to_brand, amount=amount, quote_id=quote_id, to_identity=to_identity,
+                    commit=commit, reserve_seconds=reserve_seconds, idempotency_key=idempotency_key),
             Conversion.from_json,
         )
 
@@ -131,7 +132,8 @@ class AsyncConversions(AsyncResource):
         membership at `to_brand`, or to a friend's: `to_identity="idn_..."`. With `commit=False` the points are
         only reserved, for `reserve_seconds` (default 60): commit or abort then."""
         return await self._client._request(
-            _create(member, to_brand, amount, quote_id, to_identity, commit, reserve_seconds, idempotency_key),
+            _create(member=member, to_brand=to_brand, amount=amount, quote_id=quote_id, to_identity=to_identity,
+                    commit=commit, reserve_seconds=reserve_seconds, idempotency_key=idempotency_key),
             Conversion.from_json,
         )
 

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from alliance_sdk._models import Price, Quote
 from alliance_sdk._request import APIRequest, fields
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
-
-
-def _price_list(data: list[dict[str, Any]]) -> list[Price]:
-    return [Price.from_json(item) for item in data]
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, list_of
 
 
 def _quote(to_brand: str, amount: int) -> APIRequest:
@@ -21,7 +15,7 @@ def _quote(to_brand: str, amount: int) -> APIRequest:
 class Exchange(SyncResource):
     def rates(self) -> list[Price]:
         """Each direction the brand converts in, either way, with its rate card in force and those announced."""
-        return self._client._request(APIRequest("GET", "/v1/exchange/rates"), _price_list)
+        return self._client._request(APIRequest("GET", "/v1/exchange/rates"), list_of(Price))
 
     def quote(self, to_brand: str, amount: int) -> Quote:
         """Prices `amount` of the brand's points into `to_brand`'s (a brand code) and locks that price for the
@@ -32,7 +26,7 @@ class Exchange(SyncResource):
 class AsyncExchange(AsyncResource):
     async def rates(self) -> list[Price]:
         """Each direction the brand converts in, either way, with its rate card in force and those announced."""
-        return await self._client._request(APIRequest("GET", "/v1/exchange/rates"), _price_list)
+        return await self._client._request(APIRequest("GET", "/v1/exchange/rates"), list_of(Price))
 
     async def quote(self, to_brand: str, amount: int) -> Quote:
         """Prices `amount` of the brand's points into `to_brand`'s (a brand code) and locks that price for the

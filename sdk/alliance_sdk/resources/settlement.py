@@ -11,7 +11,7 @@ import httpx
 from alliance_sdk._errors import CountersignatureError, StatementSignatureError
 from alliance_sdk._models import Dispute, Statement, StatementSummary
 from alliance_sdk._request import SIGNATURE_HEADER, APIRequest, fields, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, list_of
 
 StatementFormat = Literal["csv", "pdf"]
 VERSION_HEADER = "Alliance-Statement-Version"
@@ -19,12 +19,8 @@ VERSION_HEADER = "Alliance-Statement-Version"
 STATEMENT_TYPE = "alliance-statement+jws"
 
 
-def _summary_list(data: list[dict[str, Any]]) -> list[StatementSummary]:
-    return [StatementSummary.from_json(item) for item in data]
-
-
-def dispute_list(data: list[dict[str, Any]]) -> list[Dispute]:
-    return [Dispute.from_json(item) for item in data]
+# The parse of a list of disputes, the brand's and (admin.settlement) every brand's.
+dispute_list = list_of(Dispute)
 
 
 def _download(window_id: int, format: StatementFormat) -> APIRequest:
@@ -65,7 +61,7 @@ def _verified(statement: Statement, jwks: dict[str, Any]) -> dict[str, Any]:
 class BrandSettlement(SyncResource):
     def statements(self) -> list[StatementSummary]:
         """The brand's latest statement of each window, newest first."""
-        return self._client._request(APIRequest("GET", "/v1/settlement/statements"), _summary_list)
+        return self._client._request(APIRequest("GET", "/v1/settlement/statements"), list_of(StatementSummary))
 
     def statement(self, window_id: int, format: StatementFormat = "csv") -> Statement:
         """Downloads the brand's latest statement of the window, as CSV or PDF, with the platform's signature."""
@@ -90,7 +86,7 @@ class BrandSettlement(SyncResource):
 class AsyncBrandSettlement(AsyncResource):
     async def statements(self) -> list[StatementSummary]:
         """The brand's latest statement of each window, newest first."""
-        return await self._client._request(APIRequest("GET", "/v1/settlement/statements"), _summary_list)
+        return await self._client._request(APIRequest("GET", "/v1/settlement/statements"), list_of(StatementSummary))
 
     async def statement(self, window_id: int, format: StatementFormat = "csv") -> Statement:
         """Downloads the brand's latest statement of the window, as CSV or PDF, with the platform's signature."""

@@ -8,13 +8,9 @@ from typing import Any
 
 from alliance_sdk._models import SigningKey
 from alliance_sdk._request import APIRequest, fields, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource
+from alliance_sdk.resources._resource import AsyncResource, SyncResource, list_of
 
 JWKS_PATH = "/.well-known/jwks.json"
-
-
-def _key_list(data: list[dict[str, Any]]) -> list[SigningKey]:
-    return [SigningKey.from_json(item) for item in data]
 
 
 def _jwks(data: dict[str, Any]) -> dict[str, Any]:
@@ -37,7 +33,7 @@ class SigningKeys(SyncResource):
         return self._client._request(_register(kid, public_jwk, not_before, not_after), SigningKey.from_json)
 
     def list(self) -> list[SigningKey]:
-        return self._client._request(APIRequest("GET", "/v1/signing-keys"), _key_list)
+        return self._client._request(APIRequest("GET", "/v1/signing-keys"), list_of(SigningKey))
 
     def revoke(self, kid: str) -> SigningKey:
         """Revokes the key at once: requests it signs are refused from now on."""
@@ -59,7 +55,7 @@ class AsyncSigningKeys(AsyncResource):
         return await self._client._request(_register(kid, public_jwk, not_before, not_after), SigningKey.from_json)
 
     async def list(self) -> list[SigningKey]:
-        return await self._client._request(APIRequest("GET", "/v1/signing-keys"), _key_list)
+        return await self._client._request(APIRequest("GET", "/v1/signing-keys"), list_of(SigningKey))
 
     async def revoke(self, kid: str) -> SigningKey:
         """Revokes the key at once: requests it signs are refused from now on."""

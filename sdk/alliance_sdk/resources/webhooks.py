@@ -4,17 +4,20 @@ Verifying a webhook on arrival is `alliance_sdk.webhooks.verify`."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from alliance_sdk._models import WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint
 from alliance_sdk._request import NOT_GIVEN, APIRequest, NotGiven, fields, path
-from alliance_sdk.resources._resource import AsyncResource, SyncResource, every_item, every_item_async, no_content
+from alliance_sdk.resources._resource import (
+    AsyncResource,
+    SyncResource,
+    every_item,
+    every_item_async,
+    list_of,
+    no_content,
+)
 
 DeliveryStatus = Literal["pending", "succeeded", "failed", "abandoned"]
-
-
-def _endpoint_list(data: list[dict[str, Any]]) -> list[WebhookEndpoint]:
-    return [WebhookEndpoint.from_json(item) for item in data]
 
 
 class WebhookEndpoints(SyncResource):
@@ -28,7 +31,7 @@ class WebhookEndpoints(SyncResource):
                                      WebhookEndpoint.from_json)
 
     def list(self) -> list[WebhookEndpoint]:
-        return self._client._request(APIRequest("GET", "/v1/webhook-endpoints"), _endpoint_list)
+        return self._client._request(APIRequest("GET", "/v1/webhook-endpoints"), list_of(WebhookEndpoint))
 
     def retrieve(self, endpoint_id: int) -> WebhookEndpoint:
         return self._client._request(APIRequest("GET", path("v1", "webhook-endpoints", endpoint_id)),
@@ -84,7 +87,7 @@ class AsyncWebhookEndpoints(AsyncResource):
                                            WebhookEndpoint.from_json)
 
     async def list(self) -> list[WebhookEndpoint]:
-        return await self._client._request(APIRequest("GET", "/v1/webhook-endpoints"), _endpoint_list)
+        return await self._client._request(APIRequest("GET", "/v1/webhook-endpoints"), list_of(WebhookEndpoint))
 
     async def retrieve(self, endpoint_id: int) -> WebhookEndpoint:
         return await self._client._request(APIRequest("GET", path("v1", "webhook-endpoints", endpoint_id)),
