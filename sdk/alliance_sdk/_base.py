@@ -9,13 +9,16 @@ import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from alliance_sdk._errors import AllianceError, APIConnectionError, APITimeoutError, error_from_response
 from alliance_sdk._request import SIGNATURE_HEADER, APIRequest, json_bytes
 from alliance_sdk._version import __version__
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 T = TypeVar("T")
 
@@ -49,6 +52,8 @@ class BaseClient:
         self.max_retries = max_retries
         self.signing_key = signing_key or os.environ.get("ALLIANCE_SIGNING_KEY")
         self.signing_kid = signing_kid or os.environ.get("ALLIANCE_SIGNING_KID")
+        # The signing key parsed, with the PEM it was parsed from: parsed on the first signed call, not per attempt.
+        self._parsed_signing_key: tuple[str | bytes, Ed25519PrivateKey] | None = None
         # The brand's id, which signatures name: given, or read from GET /v1/brand before the first signed call.
         self.tenant_id = tenant_id
         # The platform's JWKS, kept for verifying its signatures (countersignatures, statements); fetched again when
@@ -73,7 +78,7 @@ class BaseClient:
 
         if self._platform_jwks is None:
             return True
-        kid = signing.countersignature_kid(jws)
+        kid = signing._countersignature_kid(jws)
         return kid is not None and all(key.get("kid") != kid for key in self._platform_jwks.get("keys", []))
 
     def _build_request(self, request: APIRequest, tenant_id: int | None = None) -> httpx.Request:
@@ -93,8 +98,10 @@ class BaseClient:
     def _signature_header(self, request: APIRequest, tenant_id: int, content: bytes) -> dict[str, str]:
         from alliance_sdk import signing  # here, not at the top: the SDK's core works without the [signing] extra
 
+        if self._parsed_signing_key is None or self._parsed_signing_key[0] is not self.signing_key:
+            self._parsed_signing_key = (self.signing_key, signing._private_key(self.signing_key))
         # The API's own path is signed: a path prefix in base_url belongs to whatever proxies the API.
-        signature = signing.sign_request(self.signing_key, kid=self.signing_kid, tenant=tenant_id,
+        signature = signing.sign_request(self._parsed_signing_key[1], kid=self.signing_kid, tenant=tenant_id,
                                          method=request.method, path=request.path, body=content)
         return {SIGNATURE_HEADER: signature}
 

@@ -34,8 +34,8 @@ except ImportError as error:  # the SDK's core works without it; only signing ne
 
 ALGORITHM = "EdDSA"
 
-__all__ = ["SIGNATURE_HEADER", "CountersignatureError", "countersignature_kid", "generate_signing_key", "public_jwk",
-           "sign_request", "verify_countersignature", "verify_detached"]
+__all__ = ["SIGNATURE_HEADER", "CountersignatureError", "generate_signing_key", "public_jwk", "sign_request",
+           "verify_countersignature", "verify_detached"]
 
 
 def _b64(data: bytes) -> str:
@@ -87,7 +87,7 @@ def sign_request(
     return f"{encoded_header}..{_b64(signature)}"
 
 
-def countersignature_kid(jws: str) -> str | None:
+def _countersignature_kid(jws: str) -> str | None:
     """The kid the protected header of a platform signature (a countersignature, a statement's signature) names,
     read before any verification: which key of the platform's JWKS should verify it (None when it names none)."""
     try:
