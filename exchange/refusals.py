@@ -1,6 +1,6 @@
-"""How each named refusal of the exchange's SQL reads over HTTP. The SQL answers {"ok": false, "code", "detail"}
-(migrations/versions/0005); `refusal` turns that into the problem the client sees, its detail as extension
-members."""
+"""How each named refusal of the exchange's and settlement's SQL reads over HTTP. The SQL answers
+{"ok": false, "code", "detail"} (migrations/versions/0005, 0007); `refusal` turns that into the problem the client
+sees, its detail as extension members."""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "hold_not_pending": (409, "The conversion's hold is no longer pending"),
     "hold_expired": (422, "The conversion's hold has expired"),
     "idempotency_key_reused": (409, "The Idempotency-Key was used for another request"),
+    # settlement
+    "window_not_found": (404, "No such settlement window"),
+    "window_open": (409, "The window is still open: close it first"),
 }
 
 

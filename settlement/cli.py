@@ -11,7 +11,6 @@ from pathlib import Path
 import click
 import msgspec
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from sqlalchemy import select
 
 from alliance.calendar import business_date
 from alliance.crypto.platform_key import platform_signer
@@ -19,7 +18,6 @@ from alliance.db.oneshot import run_db
 from alliance.errors import ProblemError
 from alliance.settings import get_settings
 from exchange.cli import _money
-from exchange.membership.models import Window
 from settlement import service
 from settlement.models import Statement
 from settlement.schemas import AbortWindow, DisputeRead, DisputeResolve, PaymentCreate, SettlementRead, WindowRead
@@ -55,7 +53,7 @@ def settle_close(day: datetime | None) -> None:
     today = business_date()
 
     async def work(session):
-        closed, _ = await service.close_window(session, business_date=day and day.date(), today=today)
+        closed = await service.close_window(session, business_date=day and day.date(), today=today)
         return service.window_read(closed), service.window_read(await service.open_window(session))
 
     closed, opened = _run(work)
@@ -72,7 +70,7 @@ def settle_close(day: datetime | None) -> None:
 def settle_compute(window_id: int | None) -> None:
     """Compute and prove closed windows' settlements; a failed check keeps its report and stops the run."""
     if window_id is None:
-        pending = _run(_closed_windows)
+        pending = _run(service.closed_window_ids)
         if not pending:
             console.print("no closed window awaits its computation")
             return
@@ -88,11 +86,6 @@ def settle_compute(window_id: int | None) -> None:
             _show(_compute(pending_id))
             progress.advance(run)
         progress.update(run, description="computed")
-
-
-async def _closed_windows(session) -> list[int]:
-    return list(await session.scalars(select(Window.id).where(Window.status == "closed")
-                                      .order_by(Window.business_date)))
 
 
 def _compute(window_id: int) -> SettlementRead:

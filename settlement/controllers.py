@@ -31,16 +31,6 @@ Id = Annotated[int, PathParameter(ge=1, le=2**62)]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 
 
-async def compute(request: Request, window_id: int) -> SettlementRead:
-    """Computes the window; when its checks fail, keeps the report (in a transaction of its own) and answers it."""
-    try:
-        return await caller_transaction(request, lambda s: service.compute_settlement(s, window_id))
-    except service.ChecksFailed as failed:
-        report = failed
-        await run_in_transaction(request.app.state.db.sessions, lambda s: service.record_failure(s, report))
-        raise
-
-
 class WindowController(Controller):
     path = "/v1/admin/settlement"
     tags = ["operator"]
@@ -56,7 +46,7 @@ class WindowController(Controller):
         today = business_date()
 
         async def work(session):
-            window, _ = await service.close_window(session, business_date=data.business_date, today=today)
+            window = await service.close_window(session, business_date=data.business_date, today=today)
             return service.window_read(window)
 
         return await caller_transaction(request, work)
@@ -68,7 +58,12 @@ class WindowController(Controller):
     @post("/windows/{window_id:int}/compute", status_code=200,
           summary="Compute and prove a closed window's settlement (again: answers the first computation)")
     async def compute(self, request: Request, window_id: Id) -> SettlementRead:
-        return await compute(request, window_id)
+        try:
+            return await caller_transaction(request, lambda s: service.compute_settlement(s, window_id))
+        except service.ChecksFailed as failed:
+            # The computation's transaction is rolled back: the report is kept in one of its own, then answered.
+            await run_in_transaction(request.app.state.db.sessions, lambda s: service.record_failure(s, failed))
+            raise
 
     @post("/windows/{window_id:int}/statements", status_code=200,
           summary="Issue every brand's statement of a computed window (CSV and PDF, signed)")

@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +26,11 @@ from alliance.db import driver_connection
 from alliance.db.tenancy import scoped_tenant_id
 from alliance.decimals import plain
 from alliance.errors import ProblemError
+from alliance.ledger import service as ledger
 from alliance.worker.outbox import add_event, relay_outbox
 from alliance.worker.tasks import enqueue_after_commit
 from exchange.membership.models import Window
+from exchange.refusals import refusal
 from settlement import statements
 from settlement.models import Adjustment, Dispute, Failure, Flow, Position, Run, Statement
 from settlement.schemas import (
@@ -42,6 +44,7 @@ from settlement.schemas import (
     StatementRead,
     WindowRead,
 )
+from tenants import service as tenants
 from tenants.models import Tenant
 
 STATEMENT_TYPE = "alliance-statement+jws"
@@ -59,22 +62,12 @@ class ChecksFailed(ProblemError):
         self.window_id, self.report = window_id, report
 
 
-def _refused(outcome: dict[str, Any]) -> ProblemError:
-    code = outcome["code"]
-    status, title = {"window_not_found": (404, "No such settlement window"),
-                     "window_open": (409, "The window is still open: close it first")}[code]
-    return ProblemError(status, code, title, extra=outcome.get("detail", {}))
-
-
 async def brand_codes(session: AsyncSession) -> dict[int, str]:
     return dict((await session.execute(select(Tenant.id, Tenant.code))).all())
 
 
 async def _tenant_id(session: AsyncSession, code: str) -> int:
-    tenant_id = await session.scalar(select(Tenant.id).where(Tenant.code == code))
-    if tenant_id is None:
-        raise ProblemError(404, "brand_not_found", "No brand has this code", extra={"brand": code})
-    return tenant_id
+    return await tenants.tenant_id_by_code(await driver_connection(session), code)
 
 
 async def get_window(session: AsyncSession, window_id: int, *, lock: bool = False) -> Window:
@@ -82,7 +75,7 @@ async def get_window(session: AsyncSession, window_id: int, *, lock: bool = Fals
     query = select(Window).where(Window.id == window_id).execution_options(populate_existing=True)
     window = await session.scalar(query.with_for_update() if lock else query)
     if window is None:
-        raise ProblemError(404, "window_not_found", "No such settlement window", extra={"window_id": window_id})
+        raise refusal("window_not_found", {"window_id": window_id})
     return window
 
 
@@ -104,20 +97,18 @@ def window_read(window: Window, run: Run | None = None) -> WindowRead:
 
 # --- the steps -------------------------------------------------------------------------------------------------
 
-async def close_window(session: AsyncSession, *, business_date: date | None, today: date) -> tuple[Window, bool]:
+async def close_window(session: AsyncSession, *, business_date: date | None, today: date) -> Window:
     """Closes the open window (or the one of `business_date`, if it is the open one; if it is closed already,
-    nothing changes) and opens the next, for `today` or the day after the closed one. Returns (the closed window,
-    whether this call closed it)."""
+    nothing changes) and opens the next, for `today` or the day after the closed one. Returns the closed window."""
     if business_date is None:
         business_date = (await open_window(session)).business_date
     outcome = msgspec.json.decode(await (await driver_connection(session)).fetchval(
         "SELECT settlement_close_window($1, $2)::text", business_date, today))
     if not outcome["ok"]:
-        raise _refused(outcome)
+        raise refusal(outcome["code"], outcome["detail"])
     enqueue_after_commit(session, relay_outbox)  # the window_closed events
-    window = await session.scalar(select(Window).where(Window.business_date == business_date)
-                                  .execution_options(populate_existing=True))
-    return window, not outcome["already"]
+    return await session.scalar(select(Window).where(Window.business_date == business_date)
+                                .execution_options(populate_existing=True))
 
 
 async def close_previous_day(session: AsyncSession, today: date) -> Window | None:
@@ -125,12 +116,11 @@ async def close_previous_day(session: AsyncSession, today: date) -> Window | Non
     window = await session.scalar(select(Window).where(Window.status == "open"))
     if window is None or window.business_date >= today:
         return None
-    closed, _ = await close_window(session, business_date=window.business_date, today=today)
-    return closed
+    return await close_window(session, business_date=window.business_date, today=today)
 
 
-async def compute(session: AsyncSession, window_id: int) -> Run:
-    """Computes a closed window's settlement and proves it; a window computed already answers its run."""
+async def compute(session: AsyncSession, window_id: int) -> None:
+    """Computes a closed window's settlement and proves it; a window computed already changes nothing."""
     conn = await driver_connection(session)
     try:
         outcome = msgspec.json.decode(await conn.fetchval("SELECT settlement_compute($1)::text", window_id))
@@ -139,15 +129,13 @@ async def compute(session: AsyncSession, window_id: int) -> Run:
             raise ChecksFailed(window_id, msgspec.json.decode(failed.detail)) from None
         raise
     if not outcome["ok"]:
-        raise _refused(outcome)
-    window = await get_window(session, window_id, lock=True)
-    if not outcome["already"] and window.status == "pending_settlement":
-        owing = await session.scalar(select(func.count()).select_from(Position).where(
-            Position.window_id == window_id, Position.net_fen != 0))
-        if owing == 0:  # nothing to pay: settled as it is
-            window.status, window.resolved_at = "settled", func.now()
-            await session.flush()
-    return await session.scalar(select(Run).where(Run.window_id == window_id))
+        raise refusal(outcome["code"], outcome["detail"])
+
+
+async def closed_window_ids(session: AsyncSession) -> list[int]:
+    """The windows closed and not computed yet, oldest first: the order they must be computed in."""
+    return list(await session.scalars(select(Window.id).where(Window.status == "closed")
+                                      .order_by(Window.business_date)))
 
 
 async def compute_settlement(session: AsyncSession, window_id: int) -> SettlementRead:
@@ -168,13 +156,13 @@ async def issue_statements(session: AsyncSession, signer: PlatformSigner, window
     if window.computed_at is None:
         raise ProblemError(409, "window_not_computed", "The window's settlement is not computed yet",
                            extra={"window_id": window_id})
-    positions = list(await session.scalars(select(Position).where(Position.window_id == window_id)))
-    issued = 0
-    for position in positions:
-        if await _latest_statement(session, window_id, position.tenant_id) is None:
-            await _issue(session, signer, window, position, version=1)
-            issued += 1
-    return issued
+    stated = set(await session.scalars(select(Statement.tenant_id).where(Statement.window_id == window_id)))
+    unstated = [position for position in await session.scalars(select(Position).where(Position.window_id == window_id))
+                if position.tenant_id not in stated]
+    codes = await brand_codes(session)
+    for position in unstated:
+        await _issue(session, signer, window, position, version=1, codes=codes)
+    return len(unstated)
 
 
 async def _latest_statement(session: AsyncSession, window_id: int, tenant_id: int) -> Statement | None:
@@ -184,8 +172,8 @@ async def _latest_statement(session: AsyncSession, window_id: int, tenant_id: in
 
 
 async def _issue(session: AsyncSession, signer: PlatformSigner, window: Window, position: Position, *,
-                 version: int) -> None:
-    data = await _statement_data(session, window, position, version)
+                 version: int, codes: dict[int, str]) -> None:
+    data = await _statement_data(session, window, position, version, codes)
     issued_at = int((position.paid_at or window.computed_at).timestamp())  # deterministic: reissuing gives the same
     for kind, render in (("csv", statements.render_csv), ("pdf", statements.render_pdf)):
         content = render(data)
@@ -201,9 +189,8 @@ async def _issue(session: AsyncSession, signer: PlatformSigner, window: Window, 
                              "version": version, "net_fen": position.net_fen})
 
 
-async def _statement_data(session: AsyncSession, window: Window, position: Position,
-                          version: int) -> statements.StatementData:
-    codes = await brand_codes(session)
+async def _statement_data(session: AsyncSession, window: Window, position: Position, version: int,
+                          codes: dict[int, str]) -> statements.StatementData:
     tenant = await session.get(Tenant, position.tenant_id)
     flows = list(await session.scalars(select(Flow).where(
         Flow.window_id == window.id,
@@ -223,7 +210,10 @@ async def _statement_data(session: AsyncSession, window: Window, position: Posit
             line.conversions_in, line.points_in, line.received = flow.conversions, flow.target_points, flow.net
     return statements.StatementData(
         brand=tenant.code, brand_name=tenant.name, window_id=window.id, business_date=window.business_date,
-        cutoff=window.closed_at, currency=await _currency(session, tenant.id), version=version,
+        cutoff=window.closed_at, version=version,
+        # Every brand with a position converted by the cut-off, with a point value in force then.
+        currency=(await ledger.point_value(await driver_connection(session), tenant.id, tenant.currency_id,
+                                           window.closed_at)).settlement_currency,
         lines=sorted(lines.values(), key=lambda line: line.counterparty),
         adjustments=[statements.AdjustmentLine(
             counterparty=codes.get(a.counterparty_tenant_id if a.tenant_id == position.tenant_id else a.tenant_id,
@@ -234,13 +224,6 @@ async def _statement_data(session: AsyncSession, window: Window, position: Posit
         adjustments_total=position.adjustments, net=position.net, net_fen=position.net_fen,
         opening_fen=position.opening_fen, bank_ref=position.bank_ref, paid_at=position.paid_at,
     )
-
-
-async def _currency(session: AsyncSession, tenant_id: int) -> str:
-    return (await session.execute(text(
-        "SELECT v.settlement_currency FROM ledger_currency_values v JOIN tenants t ON t.id = v.tenant_id"
-        " AND t.currency_id = v.currency_id WHERE t.id = :tenant ORDER BY v.effective_at DESC LIMIT 1"),
-        {"tenant": tenant_id})).scalar_one().strip()
 
 
 async def mark_paid(session: AsyncSession, signer: PlatformSigner, window_id: int, brand: str,
@@ -267,7 +250,8 @@ async def mark_paid(session: AsyncSession, signer: PlatformSigner, window_id: in
     await session.flush()
     await session.refresh(position)
     latest = await _latest_statement(session, window_id, tenant_id)
-    await _issue(session, signer, window, position, version=(latest.version + 1) if latest else 1)
+    await _issue(session, signer, window, position, version=(latest.version + 1) if latest else 1,
+                 codes=await brand_codes(session))
     unpaid = await session.scalar(select(func.count()).select_from(Position).where(
         Position.window_id == window_id, Position.net_fen != 0, Position.paid_at.is_(None)))
     if unpaid == 0 and window.status == "pending_settlement":
@@ -279,11 +263,11 @@ async def mark_paid(session: AsyncSession, signer: PlatformSigner, window_id: in
 
 
 async def _announce_to_window(session: AsyncSession, window: Window, event_type: str) -> None:
-    for tenant_id in await session.scalars(select(Position.tenant_id).where(Position.window_id == window.id)):
-        await add_event(session, tenant_id=tenant_id, aggregate_type="settlement_window",
-                        aggregate_id=f"{tenant_id}:{window.id}", event_type=event_type,
-                        payload={"window_id": window.id, "business_date": window.business_date.isoformat(),
-                                 "status": window.status})
+    """The window's event to every brand with a position in it (settlement__announce, as the SQL steps do)."""
+    await (await driver_connection(session)).execute(
+        "SELECT settlement__announce(w, $2, ARRAY(SELECT tenant_id FROM settlement_positions"
+        " WHERE window_id = w.id ORDER BY tenant_id)) FROM exchange_windows w WHERE w.id = $1", window.id, event_type)
+    enqueue_after_commit(session, relay_outbox)
 
 
 async def abort(session: AsyncSession, window_id: int, reason: str) -> Window:
@@ -383,8 +367,8 @@ def adjustment_read(adjustment: Adjustment, codes: dict[int, str]) -> Adjustment
     )
 
 
-async def dispute_read(session: AsyncSession, dispute: Dispute) -> DisputeRead:
-    codes = await brand_codes(session)
+async def dispute_read(session: AsyncSession, dispute: Dispute, codes: dict[int, str] | None = None) -> DisputeRead:
+    codes = codes or await brand_codes(session)
     adjustment = (await session.get(Adjustment, dispute.adjustment_id)) if dispute.adjustment_id else None
     return DisputeRead(
         id=dispute.id, brand=codes[dispute.tenant_id], window_id=dispute.window_id,
@@ -398,7 +382,8 @@ async def list_disputes(session: AsyncSession, *, status: str | None = None) -> 
     query = select(Dispute).order_by(Dispute.id.desc())
     if status is not None:
         query = query.where(Dispute.status == status)
-    return [await dispute_read(session, dispute) for dispute in await session.scalars(query)]
+    codes = await brand_codes(session)
+    return [await dispute_read(session, dispute, codes) for dispute in await session.scalars(query)]
 
 
 # --- reading ---------------------------------------------------------------------------------------------------
@@ -441,19 +426,19 @@ def position_read(position: Position, codes: dict[int, str]) -> PositionRead:
 
 async def list_statements(session: AsyncSession) -> list[StatementRead]:
     """The calling brand's latest statement of each window, newest first."""
+    latest = (select(Statement.window_id, func.max(Statement.version).label("version"),
+                     func.max(Statement.created_at).label("created_at"))
+              .group_by(Statement.window_id).subquery())
     rows = await session.execute(
-        select(Statement.window_id, func.max(Statement.version), func.max(Statement.created_at))
-        .group_by(Statement.window_id).order_by(Statement.window_id.desc()))
-    reads = []
-    for window_id, version, created_at in rows:
-        window = await get_window(session, window_id)
-        position = await session.scalar(select(Position).where(Position.window_id == window_id))
-        reads.append(StatementRead(
-            window_id=window_id, business_date=window.business_date, window_status=window.status, version=version,
-            net_fen=position.net_fen, closing_fen=position.opening_fen + position.net_fen, paid_at=position.paid_at,
-            created_at=created_at, csv_url=f"/v1/settlement/statements/{window_id}/csv",
-            pdf_url=f"/v1/settlement/statements/{window_id}/pdf"))
-    return reads
+        select(latest.c.window_id, latest.c.version, latest.c.created_at, Window, Position)
+        .join(Window, Window.id == latest.c.window_id)
+        .join(Position, Position.window_id == latest.c.window_id)
+        .order_by(latest.c.window_id.desc()))
+    return [StatementRead(
+        window_id=window_id, business_date=window.business_date, window_status=window.status, version=version,
+        net_fen=position.net_fen, closing_fen=position.opening_fen + position.net_fen, paid_at=position.paid_at,
+        created_at=created_at, csv_url=f"/v1/settlement/statements/{window_id}/csv",
+        pdf_url=f"/v1/settlement/statements/{window_id}/pdf") for window_id, version, created_at, window, position in rows]
 
 
 async def window_statements(session: AsyncSession, window_id: int) -> list[tuple[str, Statement, int]]:

@@ -29,8 +29,7 @@ async def settle(session: AsyncSession) -> dict[str, list[int]]:
     if closed is not None:
         done["closed"].append(closed.id)
     await session.commit()
-    for window_id in list(await session.scalars(select(Window.id).where(Window.status == "closed")
-                                                .order_by(Window.business_date))):
+    for window_id in await service.closed_window_ids(session):
         try:
             await service.compute(session, window_id)
         except service.ChecksFailed as failed:

@@ -192,6 +192,7 @@ DECLARE
     fees_fen   bigint;
     first_entry bigint;
     last_entry  bigint;
+    owing      boolean;
 BEGIN
     SELECT * INTO w FROM exchange_windows WHERE id = p_window FOR UPDATE;
     IF NOT FOUND THEN
@@ -346,7 +347,12 @@ BEGIN
     INSERT INTO settlement_runs (window_id, conversions, fee_income, fee_income_fen, report)
     VALUES (p_window, (report->>'conversions')::bigint, fee_income, fees_fen, report)
     RETURNING * INTO run;
-    UPDATE exchange_windows SET status = 'pending_settlement', computed_at = run.computed_at WHERE id = p_window;
+    -- Settled as it is when no brand has anything to pay or be paid.
+    owing := EXISTS (SELECT 1 FROM settlement_positions WHERE window_id = p_window AND net_fen <> 0);
+    UPDATE exchange_windows
+       SET status = CASE WHEN owing THEN 'pending_settlement' ELSE 'settled' END, computed_at = run.computed_at,
+           resolved_at = CASE WHEN owing THEN NULL ELSE run.computed_at END
+     WHERE id = p_window;
     RETURN jsonb_build_object('ok', true, 'run', to_jsonb(run), 'already', false);
 END $$;
 -- Its statements aggregate a whole window: hash joins and aggregates within work_mem (what does not fit goes to

@@ -63,7 +63,7 @@ async def test_random_windows_settle_and_agree_with_an_independent_computation(d
                 await conversions.resolve(conn, brands[source].id, row.id, accepted_signature(brands[source]),
                                           abort=ConversionAbort() if how == "reserve_abort" else None,
                                           idempotency_key=uuid.uuid4().hex)
-    window, _ = await run_in_transaction(db.sessions, lambda s: service.close_window(s, business_date=None,
+    window = await run_in_transaction(db.sessions, lambda s: service.close_window(s, business_date=None,
                                                                                     today=business_date()))
     await run_in_transaction(db.sessions, lambda s: service.compute(s, window.id))  # its own checks pass
 
