@@ -44,14 +44,27 @@ import httpx
 from alliance_sdk.signing import SIGNATURE_HEADER, generate_signing_key, sign_request
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
+from bench.common import (
+    BENCH_DATABASE,
+    Load,
+    Report,
+    console,
+    count_progress,
+    cpu_ms,
+    document_head,
+    fresh_services,
+    parse_with,
+    publish,
+    run_progress,
+    with_database,
+)
 from bench.http import (
     KEEPALIVE_EXPIRY,
     REQUEST_TIMEOUT,
     Answer,
     HttpRun,
-    Report,
     Send,
     add_pgbench_argument,
     add_run_arguments,
@@ -59,19 +72,13 @@ from bench.http import (
     bearer,
     create_operator_key,
     create_tenant,
-    document_head,
     expect,
-    fresh_services,
     fund_members,
-    measuring_connection,
-    parse_with,
-    publish,
     run_pgbench_baseline,
-    run_progress,
     run_workloads,
     running_api,
 )
-from bench.ledger import BENCH_DATABASE, Load, PgbenchRun, console, cpu_ms_per_txn, with_database
+from bench.ledger import PgbenchRun, measuring_connection
 
 # Brand i's point value (CNY): the pairs convert at many rates, from x8 (0.20 -> 0.025) down to x0.125. No lower:
 # the smallest conversion, 10 points less the 1-point fee, must still buy a target point (else amount_too_small).
@@ -160,8 +167,7 @@ async def each(
 
 async def set_up_alliance(client: httpx.AsyncClient, operator: dict[str, str], persons: list[str]) -> list[Brand]:
     """The brands, their pairs and rate cards, the persons, linked and funded: all through the API."""
-    columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
+    with count_progress("{task.description:<34}") as progress:
         brands = await each(progress, "brands, caps, signing keys", range(BRANDS),
                             lambda i: onboard(client, operator, i), SETUP_CONCURRENCY)
         pairs = [(source, target) for source in brands for target in brands if source is not target]
@@ -308,11 +314,6 @@ HEADERS = [
     "workload", "clients", "conversions/s", "p50 ms", "p99 ms", "errors", "x pgbench best",
     "cores client / API / PG", "PG CPU ms/conv", "API CPU ms/conv", "client CPU ms/conv", "peak API RSS MB",
 ]  # fmt: skip
-
-
-def cpu_ms(cores: float | None, run: dict, count: str) -> str:
-    """CPU ms per conversion (count "requests") or per pgbench transaction (count "transactions")."""
-    return f"{cpu_ms_per_txn(cores, run['seconds'], run[count]) or 0:.2f}"
 
 
 def conversion_row(run: dict, pgbench_best_tps: float) -> list[str]:

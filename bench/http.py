@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import base64
 import itertools
-import json
 import os
 import random
 import signal
@@ -35,10 +34,9 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,37 +44,39 @@ import asyncpg
 import httpx
 import psutil
 from joserfc.jwk import OKPKey
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import Progress
 
 from alliance.auth import service as keys
 from alliance.auth.keys import KeyKind
-from alliance.db import Database, asyncpg_dsn, run_in_transaction
-from alliance.db.migrate import upgrade
+from alliance.db import Database, run_in_transaction
 from alliance.processes import spawn_child
-from bench.ledger import (
+from bench.common import (
     BENCH_DATABASE,
     EMBEDDED_ROOT,
-    INITIAL_BALANCE,
-    OUT_DIR,
-    TRANSFER_TRANSACTION_SCRIPT,
     CpuMeter,
     Load,
-    PgbenchRun,
-    PgbenchWorkload,
-    backing_server,
+    Report,
     checkpoint,
     console,
-    cpu_ms_per_txn,
+    cpu_ms,
     cpu_probe_ms,
+    document_head,
+    fresh_services,
     load_between,
-    machine_facts,
-    recreate_database,
-    run_pgbench,
-    server_facts,
-    set_up_pgbench_tables,
+    parse_with,
+    publish,
+    run_progress,
+    sampling,
     with_database,
     with_progress,
+)
+from bench.ledger import (
+    INITIAL_BALANCE,
+    TRANSFER_TRANSACTION_SCRIPT,
+    PgbenchRun,
+    PgbenchWorkload,
+    measuring_connection,
+    run_pgbench,
 )
 
 SINGLE_RATIO_TARGET = 0.5  # single operations' requests/s over pgbench's best transactions/s
@@ -154,16 +154,11 @@ class ApiServer:
     def reset_peak(self) -> None:
         self.peak_rss = 0
 
-    async def sample_rss(self, stop: asyncio.Event) -> None:
-        """Until `stop`: the API's resident memory, every RSS_SAMPLE_SECONDS."""
-        while not stop.is_set():
-            rss = sum(p.memory_info().rss for p in self._tree())
-            self.peak_rss = max(self.peak_rss, rss)
-            self.rss_samples.append(rss)
-            try:
-                await asyncio.wait_for(stop.wait(), RSS_SAMPLE_SECONDS)
-            except TimeoutError:
-                pass
+    def sample_rss(self) -> None:
+        """The API's resident memory now (running_api samples it every RSS_SAMPLE_SECONDS)."""
+        rss = sum(p.memory_info().rss for p in self._tree())
+        self.peak_rss = max(self.peak_rss, rss)
+        self.rss_samples.append(rss)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -375,13 +370,10 @@ async def run_http(
 async def running_api(url: str, redis_url: str) -> AsyncIterator[ApiServer]:
     """The API on the benchmark's database, its RSS sampled all along; stopped on the way out."""
     api = ApiServer.start(url, redis_url)
-    stop_sampling = asyncio.Event()
-    sampler = asyncio.create_task(api.sample_rss(stop_sampling))
     try:
-        yield api
+        async with sampling(RSS_SAMPLE_SECONDS, api.sample_rss):
+            yield api
     finally:
-        stop_sampling.set()
-        await sampler
         api.stop()
 
 
@@ -392,19 +384,6 @@ def api_client(api: ApiServer, concurrency: int) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency,
                           keepalive_expiry=KEEPALIVE_EXPIRY)
     return httpx.AsyncClient(base_url=api.url, limits=limits, timeout=REQUEST_TIMEOUT)
-
-
-async def measuring_connection(url: str, pgbench_accounts: int) -> tuple[asyncpg.Connection, dict[str, str], CpuMeter]:
-    """The admin connection the runs are measured from, once pgbench's tables are in and all is analysed; the
-    server's facts; the CPU meter."""
-    admin = await asyncpg.connect(asyncpg_dsn(url))
-    await set_up_pgbench_tables(admin, pgbench_accounts)
-    await admin.execute("VACUUM ANALYZE")
-    return admin, await server_facts(admin), CpuMeter(admin.get_server_pid())
-
-
-def run_progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console)
 
 
 async def run_workloads(
@@ -462,19 +441,6 @@ async def benchmark(server_url: str, redis_url: str, args: argparse.Namespace) -
     return results_document(args, facts, http_runs, pgbench_runs, max(api.rss_samples, default=0))
 
 
-def document_head(benchmark: str, args: argparse.Namespace, settings: dict, server: dict[str, str]) -> dict:
-    """What every results document starts with: which benchmark, when, how, and on what."""
-    return {
-        "benchmark": benchmark,
-        "started_at": args.started_at,
-        "command": args.command,
-        "database": "ALLIANCE_DATABASE_URL" if os.environ.get("ALLIANCE_DATABASE_URL") else "embedded",
-        "settings": settings,
-        "machine": machine_facts(),
-        "server": server,
-    }
-
-
 def results_document(
     args: argparse.Namespace, server: dict[str, str], http_runs: list[HttpRun], pgbench_runs: list[PgbenchRun],
     peak_rss: int,
@@ -519,8 +485,7 @@ def http_row(run: dict, pgbench_best_tps: float) -> list[str]:
         ", ".join(f"{n} x {status}" for status, n in run["errors"].items()) or "0",
         f"{run['entries_per_s'] / pgbench_best_tps:.2f}",
         f"{load.client_cores:.2f} / {run['api_cores']:.2f} / {load.server_cores or 0:.2f}",
-        f"{cpu_ms_per_txn(load.server_cores, run['seconds'], run['entries']) or 0:.2f}",
-        f"{cpu_ms_per_txn(run['api_cores'], run['seconds'], run['entries']) or 0:.2f}",
+        cpu_ms(load.server_cores, run, "entries"), cpu_ms(run["api_cores"], run, "entries"),
         f"{run['peak_rss_mb']:.0f}",
     ]  # fmt: skip
 
@@ -531,7 +496,7 @@ def pgbench_row(run: dict) -> list[str]:
         "pgbench transfer transaction", str(run["concurrency"]), f"{run['tps']:,.0f}", f"{run['tps']:,.0f}",
         f"{run['tps'] * 2:,.0f}", "", f"(avg {run['latency_avg_ms']:.1f})", str(run["failed"]), "",
         f"{load.client_cores:.2f} / - / {load.server_cores or 0:.2f}",
-        f"{cpu_ms_per_txn(load.server_cores, run['seconds'], run['transactions']) or 0:.2f}", "", "",
+        cpu_ms(load.server_cores, run, "transactions"), "", "",
     ]  # fmt: skip
 
 
@@ -564,56 +529,8 @@ LEGEND = (
 )
 
 
-@dataclass
-class Report:
-    """A benchmark's results for reading: a table with a legend, and the verdicts."""
-
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    legend: str
-    verdicts: list[str]
-
-    def print(self) -> None:
-        table = Table(title=self.title)
-        for i, header in enumerate(self.headers):
-            table.add_column(header, justify="left" if i == 0 else "right")
-        for row in self.rows:
-            table.add_row(*row)
-        console.print(table)
-        console.print(self.legend, style="dim")
-        for line in self.verdicts:
-            console.print(line, style="bold")
-
-    def markdown(self) -> str:
-        return "\n".join([
-            "| " + " | ".join(self.headers) + " |",
-            "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(self.headers))) + "|",
-            *("| " + " | ".join(row) + " |" for row in self.rows),
-            "",
-            self.legend,
-            "",
-            *(f"- **{line}**" for line in self.verdicts),
-        ])  # fmt: skip
-
-
 def report(results: dict) -> Report:
     return Report("HTTP API vs pgbench", HEADERS, result_rows(results), LEGEND, verdict_lines(results))
-
-
-def write_json(results: dict) -> Path:
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = OUT_DIR / f"{results['benchmark']}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
-
-
-def publish(results: dict, report: Report) -> None:
-    """The table and verdicts, the JSON file, and the Markdown snippet for bench/RESULTS.md."""
-    report.print()
-    path = write_json(results)
-    console.print(f"\nresults: {path}\n\nfor bench/RESULTS.md:\n")
-    console.print(report.markdown(), markup=False, highlight=False, soft_wrap=True)
 
 
 # --- command line -----------------------------------------------------------------------------------------
@@ -632,14 +549,6 @@ def add_pgbench_argument(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def parse_with(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """The arguments, with the command as documented and when it started."""
-    args = parser.parse_args(argv)
-    args.command = " ".join(["uv run", parser.prog, *argv])
-    args.started_at = datetime.now().astimezone().isoformat(timespec="seconds")
-    return args
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.http", description=__doc__.split("\n\n")[0])
     add_run_arguments(parser)
@@ -647,16 +556,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=1000, help="credits per bulk request (default 1000)")
     add_pgbench_argument(parser)
     return parse_with(parser, argv)
-
-
-@contextmanager
-def fresh_services() -> Iterator[tuple[str, str]]:
-    """The PostgreSQL server and Redis to benchmark on, with a fresh, migrated database `alliance_bench`."""
-    with backing_server("postgres") as server_url, backing_server("redis") as redis_url:
-        with console.status(f"creating and migrating the {BENCH_DATABASE} database"):
-            asyncio.run(recreate_database(server_url))
-            upgrade(with_database(server_url, BENCH_DATABASE))  # alembic runs its own event loop: not inside ours
-        yield server_url, redis_url
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,39 +23,45 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import random
 import re
-import resource
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 
 import asyncpg
-import psutil
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from alliance.db.engine import asyncpg_dsn
-from alliance.db.migrate import upgrade
-from alliance.embedded import EmbeddedServices, pg_bin
+from alliance.embedded import pg_bin
 from alliance.ledger import AccountKind, LedgerRejected
 from alliance.ledger import service as ledger
+from bench.common import (
+    BENCH_DATABASE,
+    CpuMeter,
+    Load,
+    backing_server,
+    checkpoint,
+    console,
+    cpu_ms_per_txn,
+    cpu_probe_ms,
+    document_head,
+    facts_and_meter,
+    fresh_database,
+    load_between,
+    parse_with,
+    print_table,
+    publish,
+    run_progress,
+    with_database,
+    with_progress,
+)
 
-BENCH_DATABASE = "alliance_bench"
-EMBEDDED_ROOT = Path(".alliance/bench")
-OUT_DIR = Path(__file__).resolve().parent / "out"
 TENANT_ID = 1
 INITIAL_BALANCE = 10**12  # no transfer ever runs out of points: every call is a successful entry
 SETUP_CONNECTIONS = 8  # setup's parallel transactions; the currency gets one issuance shard per connection
@@ -63,26 +69,8 @@ TARGET_RATIO = 0.7
 NOISY_OTHER_CORES = 0.2  # other programs using more than this during a run make it noisy
 NOISY_SPEED_DRIFT = 1.25  # so does the cores' speed varying more than this between runs
 
-console = Console()
-T = TypeVar("T")
-
 
 # --- results ----------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Load:
-    """CPU used during a run, in cores (1.0 = one core busy the whole time)."""
-
-    client_cores: float  # the load generator: this Python process, or the pgbench process
-    server_cores: float | None  # the PostgreSQL processes (None: the server is not on this machine)
-    machine_cores: float  # everything on the machine, other programs included
-    cpu_probe_ms: float  # cpu_probe_ms() just before the run: the machine's speed at the time
-
-    @property
-    def other_cores(self) -> float:
-        """What neither the client nor the server used: other programs competing for the cores."""
-        return max(self.machine_cores - self.client_cores - (self.server_cores or 0.0), 0.0)
 
 
 @dataclass
@@ -107,143 +95,6 @@ class PgbenchRun:
     tps: float
     latency_avg_ms: float
     load: Load
-
-
-def cpu_ms_per_txn(cores: float | None, seconds: float, transactions: int) -> float | None:
-    return None if cores is None else cores * seconds / max(transactions, 1) * 1000
-
-
-# --- CPU accounting ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class CpuSnapshot:
-    wall: float
-    own: float  # this process, user + system
-    children: float  # our finished children (pgbench), user + system
-    server: float | None  # the postmaster and all its backends, finished ones included
-    machine_busy: float  # all cores, all processes
-
-
-class CpuMeter:
-    """Reads the CPU time of the client, of PostgreSQL and of the machine, so a run can say who used what."""
-
-    def __init__(self, backend_pid: int) -> None:
-        self.postmaster = self._local_postmaster(backend_pid)
-        # The server's processes when idle: its background workers and our admin connection.
-        self.idle_processes = len(self.postmaster.children()) if self.postmaster else 0
-
-    @staticmethod
-    def _local_postmaster(backend_pid: int) -> psutil.Process | None:
-        try:
-            postmaster = psutil.Process(backend_pid).parent()
-            if postmaster is None or "postgres" not in postmaster.name():
-                return None
-            postmaster.cpu_times()  # readable by us? (not when another user runs it and we are not root)
-        except psutil.Error:
-            return None  # a remote server (a pid of ours means nothing there), or not ours to read
-        return postmaster
-
-    def _server_seconds(self) -> float | None:
-        if self.postmaster is None:
-            return None
-        # Backends that exited (pgbench's, at its end) are in the postmaster's children_* times once reaped.
-        pm = self.postmaster.cpu_times()
-        total = pm.user + pm.system + pm.children_user + pm.children_system
-        for backend in self.postmaster.children():
-            try:
-                times = backend.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
-
-    async def settle(self, timeout: float = 3.0) -> None:
-        """Waits until the backends of finished clients are gone. An exiting backend's CPU moves into the
-        postmaster's children_* times when it is reaped: a snapshot taken meanwhile could miss it."""
-        deadline = time.perf_counter() + timeout
-        while self.postmaster is not None and time.perf_counter() < deadline:
-            if len(self.postmaster.children()) <= self.idle_processes:
-                return
-            await asyncio.sleep(0.02)
-
-    def snapshot(self) -> CpuSnapshot:
-        own = psutil.Process().cpu_times()
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        machine = psutil.cpu_times()
-        return CpuSnapshot(
-            wall=time.perf_counter(),
-            own=own.user + own.system,
-            children=children.ru_utime + children.ru_stime,
-            server=self._server_seconds(),
-            machine_busy=machine.user + machine.nice + machine.system + machine.irq + machine.softirq
-            + machine.steal,
-        )
-
-
-def cpu_probe_ms() -> float:
-    """How long a fixed piece of pure-Python work takes right now. On a shared virtual machine the cores'
-    speed drifts with the host's load (no steal time shows it): a drift between runs is visible here."""
-    started = time.process_time()
-    total = 0
-    for i in range(300_000):
-        total += i * i
-    return (time.process_time() - started) * 1000
-
-
-def load_between(before: CpuSnapshot, after: CpuSnapshot, *, client_is_child: bool, probe_ms: float) -> Load:
-    wall = after.wall - before.wall
-    client = (after.children - before.children) if client_is_child else (after.own - before.own)
-    server = None if before.server is None or after.server is None else (after.server - before.server) / wall
-    return Load(
-        client_cores=client / wall,
-        server_cores=server,
-        machine_cores=(after.machine_busy - before.machine_busy) / wall,
-        cpu_probe_ms=probe_ms,
-    )
-
-
-# --- the database -----------------------------------------------------------------------------------------
-
-
-@contextmanager
-def backing_server(kind: str) -> Iterator[str]:
-    """The URL of a service to benchmark on ("postgres" or "redis"): the configured one, or an embedded
-    one we run meanwhile."""
-    configured = os.environ.get("ALLIANCE_DATABASE_URL" if kind == "postgres" else "ALLIANCE_REDIS_URL")
-    if configured:
-        yield configured
-        return
-    with console.status(f"starting the embedded {kind}"):
-        services = EmbeddedServices(EMBEDDED_ROOT, postgres=kind == "postgres", redis=kind == "redis").start()
-    try:
-        yield services.database_url if kind == "postgres" else services.redis_url
-    finally:
-        services.stop()
-
-
-def with_database(url: str, database: str) -> str:
-    return make_url(asyncpg_dsn(url)).set(database=database).render_as_string(hide_password=False)
-
-
-async def recreate_database(server_url: str) -> None:
-    maintenance = server_url
-    if make_url(server_url).database in (None, BENCH_DATABASE):
-        maintenance = with_database(server_url, "postgres")  # one cannot drop the database one is in
-    conn = await asyncpg.connect(asyncpg_dsn(maintenance))
-    try:
-        await conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        await conn.execute(f"CREATE DATABASE {BENCH_DATABASE}")
-    finally:
-        await conn.close()
-
-
-async def checkpoint(conn: asyncpg.Connection) -> None:
-    """Flush dirty pages before each run, so no run pays for the previous one's writes."""
-    try:
-        await conn.execute("CHECKPOINT")
-    except asyncpg.InsufficientPrivilegeError:
-        pass  # a configured server may not let us: the runs are then a little noisier
 
 
 # --- the ledger side --------------------------------------------------------------------------------------
@@ -435,6 +286,16 @@ async def set_up_pgbench_tables(conn: asyncpg.Connection, n_accounts: int) -> No
     )
 
 
+async def measuring_connection(url: str, pgbench_accounts: int) -> tuple[asyncpg.Connection, dict[str, str], CpuMeter]:
+    """The admin connection the runs are measured from, once pgbench's tables are in and all is analysed; the
+    server's facts; the CPU meter."""
+    admin = await asyncpg.connect(asyncpg_dsn(url))
+    await set_up_pgbench_tables(admin, pgbench_accounts)
+    await admin.execute("VACUUM ANALYZE")
+    facts, meter = await facts_and_meter(admin)
+    return admin, facts, meter
+
+
 def libpq_env(url: str) -> dict[str, str]:
     """PGHOST/PGPORT/... for pgbench: the same server the ledger part talks to."""
     parsed = make_url(url)
@@ -502,48 +363,12 @@ async def run_pgbench(
 # --- running it all ---------------------------------------------------------------------------------------
 
 
-async def with_progress(progress: Progress, label: str, seconds: float, work: Awaitable[T]) -> T:
-    """Awaits `work`, showing a bar that fills over its expected duration."""
-    task_id = progress.add_task(label, total=seconds)
-    job = asyncio.ensure_future(work)
-    started = time.perf_counter()
-    while not job.done():
-        progress.update(task_id, completed=min(time.perf_counter() - started, seconds))
-        await asyncio.wait({job}, timeout=0.25)
-    progress.update(task_id, completed=seconds)
-    return job.result()
-
-
-async def server_facts(conn: asyncpg.Connection) -> dict[str, str]:
-    names = ("server_version", "shared_buffers", "fsync", "synchronous_commit", "max_wal_size")
-    return {name: await conn.fetchval(f"SHOW {name}") for name in names}
-
-
-def machine_facts() -> dict[str, object]:
-    cpu_model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu_model = line.split(":", 1)[1].strip()
-            break
-    return {
-        "cpus": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu_model,
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": sys.version.split()[0],
-        "asyncpg": asyncpg.__version__,
-    }
-
-
 async def benchmark(server_url: str, args: argparse.Namespace) -> dict:
     url = with_database(server_url, BENCH_DATABASE)
     dsn = asyncpg_dsn(url)
     with console.status(f"setting up {args.accounts:,} funded ledger accounts and the pgbench tables"):
         accounts = await set_up_ledger(dsn, args.accounts)
-        admin = await asyncpg.connect(dsn)
-        await set_up_pgbench_tables(admin, args.accounts)
-        await admin.execute("VACUUM ANALYZE")
-        facts = await server_facts(admin)
-        meter = CpuMeter(admin.get_server_pid())
+        admin, facts, meter = await measuring_connection(url, args.accounts)
     # Opened in one go on a fresh database, the member accounts have consecutive ids: pgbench picks from a range.
     if accounts != list(range(accounts[0], accounts[-1] + 1)):
         raise RuntimeError("the member accounts' ids are not consecutive")
@@ -551,8 +376,7 @@ async def benchmark(server_url: str, args: argparse.Namespace) -> dict:
     control = PgbenchWorkload("ledger-function", LEDGER_FUNCTION_SCRIPT, accounts[0], accounts[-1])
 
     runs: dict[str, list] = {"ledger": [], baseline.name: [], control.name: []}
-    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with tempfile.TemporaryDirectory() as scratch, Progress(*columns, console=console) as progress:
+    with tempfile.TemporaryDirectory() as scratch, run_progress() as progress:
         scripts = {w.name: w.write_to(Path(scratch)) for w in (baseline, control)}
         # Interleaved per concurrency, so every workload sees a database of about the same size.
         for concurrency in args.concurrency:
@@ -579,14 +403,9 @@ def results_document(
     best_pgbench = max(pgbench_runs, key=lambda r: r.tps)
     best_function = max(function_runs, key=lambda r: r.tps)
     ratio = best_ledger.tps / best_pgbench.tps
+    settings = {"accounts": args.accounts, "seconds": args.seconds, "concurrency": args.concurrency}
     return {
-        "benchmark": "ledger",
-        "started_at": args.started_at,
-        "command": args.command,
-        "database": "ALLIANCE_DATABASE_URL" if os.environ.get("ALLIANCE_DATABASE_URL") else "embedded",
-        "settings": {"accounts": args.accounts, "seconds": args.seconds, "concurrency": args.concurrency},
-        "machine": machine_facts(),
-        "server": server,
+        **document_head("ledger", args, settings, server),
         "ledger": [asdict(r) for r in ledger_runs],
         "pgbench": [asdict(r) for r in pgbench_runs],
         "ledger_function_via_pgbench": [asdict(r) for r in function_runs],
@@ -672,39 +491,32 @@ def noise_warnings(results: dict) -> list[str]:
     return warnings
 
 
-def print_table(results: dict) -> None:
-    table = Table(title="Ledger transfers vs pgbench (transactions per second)")
-    for i, header in enumerate(HEADERS):
-        table.add_column(header, justify="left" if i == 0 else "right")
-    for row in result_rows(results):
-        table.add_row(*row)
-    console.print(table)
-    console.print(LEGEND, style="dim")
-    for warning in noise_warnings(results):
-        console.print(warning, style="yellow")
-    console.print(best_line(results["best"]), style="bold")
+@dataclass
+class LedgerReport:
+    """The results for reading: the table and its legend, the noise warnings and the best-vs-best line."""
 
+    results: dict
 
-def markdown(results: dict) -> str:
-    lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join("---:" for _ in HEADERS) + "|",
-        *("| " + " | ".join(row) + " |" for row in result_rows(results)),
-        "",
-        LEGEND,
-        "",
-        f"**{best_line(results['best'])}**",
-    ]
-    if warnings := noise_warnings(results):
-        lines += ["", " ".join(warnings)]
-    return "\n".join(lines)
+    def print(self) -> None:
+        print_table("Ledger transfers vs pgbench (transactions per second)", HEADERS, result_rows(self.results),
+                    LEGEND)  # fmt: skip
+        for warning in noise_warnings(self.results):
+            console.print(warning, style="yellow")
+        console.print(best_line(self.results["best"]), style="bold")
 
-
-def write_json(results: dict) -> Path:
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = OUT_DIR / f"ledger-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
+    def markdown(self) -> str:
+        lines = [
+            "| " + " | ".join(HEADERS) + " |",
+            "|" + "|".join("---:" for _ in HEADERS) + "|",
+            *("| " + " | ".join(row) + " |" for row in result_rows(self.results)),
+            "",
+            LEGEND,
+            "",
+            f"**{best_line(self.results['best'])}**",
+        ]
+        if warnings := noise_warnings(self.results):
+            lines += ["", " ".join(warnings)]
+        return "\n".join(lines)
 
 
 # --- command line -----------------------------------------------------------------------------------------
@@ -719,23 +531,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated client counts (default 1,8,32,64)",
     )  # fmt: skip
     parser.add_argument("--accounts", type=int, default=10_000, help="member accounts (default 10000)")
-    args = parser.parse_args(argv)
-    args.command = " ".join(["uv run python -m bench.ledger", *argv])
-    args.started_at = datetime.now().astimezone().isoformat(timespec="seconds")
-    return args
+    return parse_with(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     with backing_server("postgres") as server_url:
-        with console.status(f"creating and migrating the {BENCH_DATABASE} database"):
-            asyncio.run(recreate_database(server_url))
-            upgrade(with_database(server_url, BENCH_DATABASE))  # alembic runs its own event loop: not inside ours
+        fresh_database(server_url)
         results = asyncio.run(benchmark(server_url, args))
-    print_table(results)
-    path = write_json(results)
-    console.print(f"\nresults: {path}\n\nfor bench/RESULTS.md:\n")
-    console.print(markdown(results), markup=False, highlight=False, soft_wrap=True)
+    publish(results, LedgerReport(results))
 
 
 if __name__ == "__main__":

@@ -54,20 +54,23 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import psutil
 from alliance_sdk.signing import generate_signing_key
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from alliance.db.engine import asyncpg_dsn
-from alliance.db.migrate import upgrade
 from alliance.ledger import service as ledger
-from bench.http import Report, document_head, parse_with, publish
-from bench.ledger import (
+from bench.common import (
     BENCH_DATABASE,
     CpuMeter,
+    Report,
     backing_server,
     checkpoint,
     console,
-    recreate_database,
-    server_facts,
+    count_progress,
+    document_head,
+    facts_and_meter,
+    fresh_database,
+    parse_with,
+    publish,
+    sampling,
     with_database,
 )
 
@@ -473,8 +476,7 @@ async def load(conn: asyncpg.Connection, n: int, persons: int) -> tuple[Alliance
     await conn.execute("ALTER TABLE ledger_postings DISABLE TRIGGER postings_balanced")
     try:
         started = time.perf_counter()
-        columns = (TextColumn("  {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
+        with count_progress("  {task.description}") as progress:
             task = progress.add_task(f"{n:,} conversions (4 postings each)", total=n)
             for lo in range(0, n, BATCH):
                 hi = min(lo + BATCH, n) - 1
@@ -524,7 +526,8 @@ def private_bytes(memory) -> int:
 
 
 class MemorySampler:
-    """Samples the backend, its parallel workers and this process every SAMPLE_SECONDS, keeping the peaks."""
+    """Samples the backend, its parallel workers and this process (measured_call: every SAMPLE_SECONDS), keeping
+    the peaks."""
 
     def __init__(self, backend_pid: int, meter: CpuMeter) -> None:
         self.backend_pid = backend_pid
@@ -570,14 +573,6 @@ class MemorySampler:
             self.peak_pg = max(self.peak_pg, private_bytes(memory) + workers)
         self.samples += 1
 
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.sample()
-            try:
-                await asyncio.wait_for(stop.wait(), SAMPLE_SECONDS)
-            except TimeoutError:
-                pass
-
 
 async def temp_usage(conn: asyncpg.Connection) -> tuple[int, int]:
     await conn.execute("SELECT pg_stat_clear_snapshot()")
@@ -605,17 +600,14 @@ async def measured_call(
         await meter.settle()
         before = meter.snapshot()
         backend_before = cpu_seconds(sampler.backend)
-        stop = asyncio.Event()
-        sampling = asyncio.create_task(sampler.run(stop))
         result, error = None, None
-        started = time.perf_counter()
-        try:
-            result = await conn.fetchval(sql, *args)
-        except asyncpg.PostgresError as failed:
-            error = failed
-        seconds = time.perf_counter() - started
-        stop.set()
-        await sampling
+        async with sampling(SAMPLE_SECONDS, sampler.sample):
+            started = time.perf_counter()
+            try:
+                result = await conn.fetchval(sql, *args)
+            except asyncpg.PostgresError as failed:
+                error = failed
+            seconds = time.perf_counter() - started
         sampler.sample()
         backend_after = cpu_seconds(sampler.backend)
         # The backend reports its temp file statistics when idle; forcing it makes the next read see them.
@@ -708,11 +700,10 @@ async def run_size(server_url: str, n: int, args: argparse.Namespace) -> tuple[S
         alliance, phases, checks, sizes = await load(admin, n, args.persons)
         load_seconds = round(time.perf_counter() - started, 2)
         console.print(f"  data generated in {load_seconds:.1f} s")
-        facts = await server_facts(admin)
+        facts, meter = await facts_and_meter(admin)
         for name in ("work_mem", "hash_mem_multiplier", "max_parallel_workers_per_gather", "jit"):
             facts[name] = await admin.fetchval(f"SHOW {name}")
         facts["jit_available"] = str(await admin.fetchval("SELECT pg_jit_available()"))
-        meter = CpuMeter(admin.get_server_pid())
         today = datetime.now(TIME_ZONE).date()
         with console.status("the cut-off: settlement_close_window"):
             raw, error, close = await measured_call(
@@ -884,9 +875,7 @@ def main(argv: list[str] | None = None) -> None:
     with backing_server("postgres") as server_url:
         for n in args.sizes:
             console.rule(f"{n:,} conversions")
-            with console.status(f"creating and migrating the {BENCH_DATABASE} database"):
-                asyncio.run(recreate_database(server_url))
-                upgrade(with_database(server_url, BENCH_DATABASE))  # alembic runs its own event loop: not inside ours
+            fresh_database(server_url)
             run, facts = asyncio.run(run_size(server_url, n, args))
             runs.append(run)
     results = results_document(args, facts, runs)
