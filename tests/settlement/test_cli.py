@@ -187,7 +187,7 @@ async def test_disputes_are_resolved_and_a_window_aborted_from_the_cli(settle, c
     assert f"accepted: {airline.code} receives 5.00 from {coffee.code}" in accepted
     assert "dispute_resolved" in (await settle("resolve", "--dispute", dispute, "--reject", "--resolution", "again",
                                                exit_code=1)).output
-    assert dispute not in _ids((await settle("disputes", "--status", "open")).output)
+    assert int(dispute) not in _ids((await settle("disputes", "--status", "open")).output)
 
     aborted = (await settle("abort", "--window", str(day), "--reason", "bank holiday")).output
     assert f"window {day} " in aborted and "aborted" in aborted
