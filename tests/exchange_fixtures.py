@@ -1,10 +1,11 @@
 """An alliance to convert in, built over HTTP as an operator and brands would: brands onboarded and admitted to the
 exchange with a signing key each, pairs opened with rate cards, members linked across brands. Signed requests are
 signed with the SDK's own signing code, over the exact bytes sent. A plugin of tests/conftest.py: the exchange's
-tests and settlement's use these fixtures."""
+tests and settlement's use these fixtures, and the helpers at the end (balances, ledger sums, the JWKS, base64url)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -35,11 +36,11 @@ class Brand:
         return self.tenant["code"]
 
 
-def signed_request(brand: Brand, method: str, path: str, body: dict | None, *, key: str | None = None,
+def signed_request(brand: Brand, method: str, path: str, body: dict, *, key: str | None = None,
                    private_key: str | None = None, kid: str | None = None, tenant: int | None = None,
                    iat: int | None = None) -> tuple[bytes, dict[str, str]]:
     """The exact bytes and the headers (API key, Idempotency-Key, Alliance-Signature) of a signed request."""
-    content = json.dumps(body).encode() if body is not None else b""
+    content = json.dumps(body).encode()
     signature = signing.sign_request(private_key or brand.private_key, kid=kid or brand.kid,
                                      tenant=brand.id if tenant is None else tenant, method=method, path=path,
                                      body=content, iat=iat)
@@ -171,9 +172,37 @@ async def coffee_and_airline(exchange_brand, open_pair, member, link):
     return coffee, airline, card, identity
 
 
-def accepted_signature(brand: Brand, body: bytes = b"{}") -> SignedRequest:
+def accepted_signature(brand: Brand) -> SignedRequest:
     """A signature as the API hands it to the service once verified (unique, so the SQL accepts it once): for tests
     that call the conversion service directly, below HTTP."""
     now = datetime.now(UTC)
-    return SignedRequest(tenant_id=brand.id, kid=brand.kid, header={}, body=body, signature=f"test.{uuid.uuid4()}",
+    return SignedRequest(tenant_id=brand.id, kid=brand.kid, header={}, body=b"{}", signature=f"test.{uuid.uuid4()}",
                          digest=os.urandom(32), issued_at=now)
+
+
+async def balance(client, brand: Brand, member: str) -> dict:
+    """The member's balance as the brand reads it (balance, held, available)."""
+    response = await client.get(f"/v1/members/{member}/balance", headers=brand.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def ledger_sums(pool, *brands: Brand) -> dict[int, int]:
+    """Per brand, the sum of all its account balances: zero, always (one currency per brand)."""
+    rows = await pool.fetch("SELECT tenant_id, sum(balance) AS total FROM ledger_accounts WHERE tenant_id = ANY($1)"
+                            " GROUP BY tenant_id", [b.id for b in brands])
+    return {r["tenant_id"]: r["total"] for r in rows}
+
+
+async def jwks_of(client) -> dict:
+    """The platform's JWKS, as anyone reads it (no API key)."""
+    return (await client.get("/.well-known/jwks.json")).json()
+
+
+def b64(data: bytes) -> str:
+    """base64url without padding, as in a JWS."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

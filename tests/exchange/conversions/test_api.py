@@ -8,19 +8,7 @@ import uuid
 from decimal import Decimal
 
 from tests.api import assert_problem
-
-
-async def balance(client, brand, member) -> dict:
-    response = await client.get(f"/v1/members/{member}/balance", headers=brand.headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def ledger_sums(pool, *brands) -> dict[int, int]:
-    """Per brand, the sum of all its account balances: zero, always (one currency per brand)."""
-    rows = await pool.fetch("SELECT tenant_id, sum(balance) AS total FROM ledger_accounts WHERE tenant_id = ANY($1)"
-                            " GROUP BY tenant_id", [b.id for b in brands])
-    return {r["tenant_id"]: r["total"] for r in rows}
+from tests.exchange_fixtures import balance, ledger_sums
 
 
 async def test_convert_at_once(client, pool, coffee_and_airline, convert):
@@ -64,8 +52,9 @@ async def test_reserve_then_commit(client, coffee_and_airline, convert, resolve)
     committed = await resolve(coffee, reserved.json()["id"])
     assert committed.status_code == 200, committed.text
     assert (committed.json()["status"], committed.json()["target_amount"]) == ("committed", 990)
-    assert (await balance(client, coffee, "alice"))["balance"] == 9500
-    assert (await balance(client, coffee, "alice"))["held"] == 0
+    after_commit = await balance(client, coffee, "alice")
+    assert after_commit["balance"] == 9500
+    assert after_commit["held"] == 0
     assert (await balance(client, airline, "alice-air"))["balance"] == 990
     # Committing again is refused: the conversion is done.
     assert_problem(await resolve(coffee, reserved.json()["id"]), 409, "conversion_not_reserved")
@@ -96,7 +85,6 @@ async def test_a_gift_to_a_friend_through_their_identity(client, coffee_and_airl
     assert (await balance(client, airline, "bob-air"))["balance"] == 198
     assert (await balance(client, airline, "alice-air"))["balance"] == 0
     seen = (await client.get(f"/v1/conversions/{response.json()['id']}", headers=airline.headers)).json()
-    assert (seen["member"], seen["counterparty_identity"]) != ("alice-air", None)
     assert seen["member"] == "bob-air"
 
 
@@ -133,8 +121,8 @@ async def test_quotes_lock_a_price_once(client, pool, coffee_and_airline, conver
                                      headers=airline.headers), 422, "pair_not_open")
 
 
-async def test_rounding_is_against_the_member_and_the_remainder_is_recorded(client, exchange_brand, open_pair, member,
-                                                                           link, convert):
+async def test_rounding_is_against_the_member_and_the_remainder_is_recorded(exchange_brand, open_pair, member, link,
+                                                                           convert):
     coffee = await exchange_brand(point_value="0.10")
     airline = await exchange_brand(point_value="0.07")
     # derived rate: trunc(0.10 / 0.07, 12) = 1.428571428571; fee ceil(1234 * 0.0033) = ceil(4.0722) = 5
@@ -297,13 +285,10 @@ async def test_both_brands_are_told(pool, coffee_and_airline, convert, resolve):
     assert (airline_side["member"], airline_side["role"], airline_side["target_amount"]) == ("alice-air", "target", 198)
 
 
-async def test_listing_conversions_of_both_roles(client, coffee_and_airline, exchange_brand, open_pair, member, link,
-                                                 convert):
+async def test_listing_conversions_of_both_roles(client, coffee_and_airline, open_pair, member, convert):
     coffee, airline, _, _ = coffee_and_airline
     await open_pair(airline, coffee)
-    await member(airline, "alice-air")
-    await client.post("/v1/members/alice-air/credits", json={"amount": 1000, "reason": "seed"},
-                      headers=airline.headers | {"idempotency-key": uuid.uuid4().hex})
+    await member(airline, "alice-air", 1000)
     ids = [(await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 10 + i})).json()["id"]
            for i in range(3)]
     back = (await convert(airline, {"member": "alice-air", "to_brand": coffee.code, "amount": 100})).json()

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from alliance.db import run_in_transaction
 from exchange.conversions.tasks import expire_conversions
+from tests.exchange_fixtures import balance, ledger_sums
 
 CONCURRENCY = 40
 
@@ -28,16 +29,15 @@ async def test_racing_conversions_from_one_member_never_overdraw(client, pool, c
     outcomes = Counter(outcome(r) for r in responses)
     assert outcomes["insufficient_points"] == CONCURRENCY - 33, outcomes  # 33 x 300 = 9,900 <= 10,000 < 34 x 300
     assert outcomes["committed"] + outcomes["reserved"] == 33
-    alice = (await client.get("/v1/members/alice/balance", headers=coffee.headers)).json()
+    alice = await balance(client, coffee, "alice")
     assert alice["available"] == 100 and alice["held"] == 300 * outcomes["reserved"]
-    air = (await client.get("/v1/members/alice-air/balance", headers=airline.headers)).json()
+    air = await balance(client, airline, "alice-air")
     assert air["balance"] == 594 * outcomes["committed"]
     assert await pool.fetchval("SELECT count(*) FROM ledger_accounts WHERE kind = 'member'"
                                " AND (balance < held OR held < 0)") == 0
 
 
-async def test_the_net_debit_cap_holds_under_concurrency(pool, exchange_brand, open_pair, member, link, convert,
-                                                         admin):
+async def test_the_net_debit_cap_holds_under_concurrency(exchange_brand, open_pair, member, link, convert, admin):
     coffee = await exchange_brand(point_value="0.10", cap="500.00")  # room for 25 conversions of 20.00
     airline = await exchange_brand(point_value="0.05")
     await open_pair(coffee, airline, max_amount=1_000_000)
@@ -56,7 +56,7 @@ async def test_the_net_debit_cap_holds_under_concurrency(pool, exchange_brand, o
     assert Decimal(position["debits"]) == 20 * outcomes["committed"]
 
 
-async def test_daily_limits_hold_under_concurrency(client, exchange_brand, open_pair, member, link, convert):
+async def test_daily_limits_hold_under_concurrency(exchange_brand, open_pair, member, link, convert):
     coffee = await exchange_brand(point_value="0.10")
     airline = await exchange_brand(point_value="0.05")
     await open_pair(coffee, airline, member_daily_limit=1000, pair_daily_cap=5000)
@@ -100,31 +100,27 @@ async def test_an_expired_reservation_is_never_committed(client, pool, db, coffe
             assert row["source_entry_id"] is None and row["target_entry_id"] is None
     committed = sum(r["status"] == "committed" for r in rows)
     assert statuses["committed"] == committed
-    alice = (await client.get("/v1/members/alice/balance", headers=coffee.headers)).json()
+    alice = await balance(client, coffee, "alice")
     assert (alice["balance"], alice["held"]) == (10_000 - 100 * committed, 0)
-    air = (await client.get("/v1/members/alice-air/balance", headers=airline.headers)).json()
+    air = await balance(client, airline, "alice-air")
     assert air["balance"] == 198 * committed
     assert await pool.fetchval("SELECT count(*) FROM ledger_holds WHERE id = ANY($1) AND status = 'pending'",
                                [r["hold_id"] for r in rows]) == 0
 
 
-async def test_opposite_directions_at_once_never_deadlock(client, pool, coffee_and_airline, open_pair, member,
-                                                          convert):
+async def test_opposite_directions_at_once_never_deadlock(pool, coffee_and_airline, open_pair, member, convert):
     coffee, airline, _, _ = coffee_and_airline
     await open_pair(airline, coffee)
-    await client.post("/v1/members/alice-air/credits", json={"amount": 10_000, "reason": "seed"},
-                      headers=airline.headers | {"idempotency-key": uuid.uuid4().hex})
+    await member(airline, "alice-air", 10_000)
     responses = await asyncio.gather(*(
         convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 50}) if i % 2 else
         convert(airline, {"member": "alice-air", "to_brand": coffee.code, "amount": 100})
         for i in range(CONCURRENCY)))
     assert [r.status_code for r in responses] == [201] * CONCURRENCY, [r.text for r in responses if r.status_code != 201]
-    sums = await pool.fetch("SELECT tenant_id, sum(balance) FROM ledger_accounts WHERE tenant_id = ANY($1)"
-                            " GROUP BY tenant_id", [coffee.id, airline.id])
-    assert {r[1] for r in sums} == {0}
+    assert set((await ledger_sums(pool, coffee, airline)).values()) == {0}
 
 
-async def test_one_key_one_conversion_however_often_it_is_sent(client, pool, coffee_and_airline, convert):
+async def test_one_key_one_conversion_however_often_it_is_sent(client, coffee_and_airline, convert):
     coffee, airline, _, _ = coffee_and_airline
     key = uuid.uuid4().hex
     body = {"member": "alice", "to_brand": airline.code, "amount": 100}
@@ -132,4 +128,4 @@ async def test_one_key_one_conversion_however_often_it_is_sent(client, pool, cof
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1
     assert sum(not r.json()["replayed"] for r in responses) == 1
-    assert (await client.get("/v1/members/alice/balance", headers=coffee.headers)).json()["balance"] == 9900
+    assert (await balance(client, coffee, "alice"))["balance"] == 9900

@@ -4,17 +4,18 @@ platform's countersignature verifies with an independent JWS implementation (jwc
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alliance_sdk import signing
 from jwcrypto import jwk, jws
 
 from tests.api import assert_problem
-from tests.exchange_fixtures import signed_request
+from tests.exchange_fixtures import b64, balance, jwks_of, signed_request, unb64
 
 PATH = "/v1/conversions"
 
@@ -23,11 +24,7 @@ def body_for(airline) -> dict:
     return {"member": "alice", "to_brand": airline.code, "amount": 100}
 
 
-async def alice_balance(client, coffee) -> int:
-    return (await client.get("/v1/members/alice/balance", headers=coffee.headers)).json()["balance"]
-
-
-async def test_every_refusal_has_its_own_code_and_moves_nothing(client, coffee_and_airline, convert, exchange_brand):
+async def test_every_refusal_has_its_own_code_and_moves_nothing(client, coffee_and_airline, convert):
     coffee, airline, _, _ = coffee_and_airline
     body = body_for(airline)
     content, headers = signed_request(coffee, "POST", PATH, body)
@@ -49,14 +46,14 @@ async def test_every_refusal_has_its_own_code_and_moves_nothing(client, coffee_a
     stranger, _ = signing.generate_signing_key()
     assert_problem(await convert(coffee, body, private_key=stranger), 401, "signature_invalid")
     assert_problem(await convert(coffee, body, iat=int(time.time()) - 600), 401, "signature_stale")
-    assert await alice_balance(client, coffee) == 10_000
+    assert (await balance(client, coffee, "alice"))["balance"] == 10_000
 
     # The genuine request goes through once; its signature, replayed, is refused whatever the key.
     assert (await client.post(PATH, content=content, headers=headers)).status_code == 201
     assert_problem(await client.post(PATH, content=content, headers=headers), 409, "signature_replayed")
     assert_problem(await client.post(PATH, content=content, headers=headers | {"idempotency-key": "other"}), 409,
                    "signature_replayed")
-    assert await alice_balance(client, coffee) == 9900
+    assert (await balance(client, coffee, "alice"))["balance"] == 9900
 
 
 async def test_a_refused_signature_is_not_consumed(client, coffee_and_airline):
@@ -78,10 +75,10 @@ async def test_revocation_applies_at_once_even_to_a_cached_key(client, coffee_an
     reserved = await convert(coffee, {**body_for(airline), "commit": False}, private_key=new_key,
                              kid="after-revocation")
     assert reserved.status_code == 201, reserved.text
-    assert await alice_balance(client, coffee) == 9900
+    assert (await balance(client, coffee, "alice"))["balance"] == 9900
 
 
-async def test_keys_rotate_with_overlap(client, coffee_and_airline, convert, register_key):
+async def test_keys_rotate_with_overlap(coffee_and_airline, convert, register_key):
     coffee, airline, _, _ = coffee_and_airline
     now = datetime.now(UTC)
     next_key = await register_key(coffee.headers, "next", not_before=(now - timedelta(seconds=5)).isoformat())
@@ -94,7 +91,7 @@ async def test_keys_rotate_with_overlap(client, coffee_and_airline, convert, reg
                    "signing_key_not_valid_now")
 
 
-async def test_commit_and_abort_are_signed_too(client, coffee_and_airline, convert, resolve, pool):
+async def test_commit_and_abort_are_signed_too(client, coffee_and_airline, convert, pool):
     coffee, airline, _, _ = coffee_and_airline
     reserved = (await convert(coffee, {**body_for(airline), "commit": False})).json()
     path = f"/v1/conversions/{reserved['id']}/commit"
@@ -113,15 +110,12 @@ async def test_commit_and_abort_are_signed_too(client, coffee_and_airline, conve
     assert kept[1]["body"] == content
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 async def test_the_countersignature_verifies_independently(client, coffee_and_airline, convert, resolve):
     coffee, airline, _, identity = coffee_and_airline
     content, headers = signed_request(coffee, "POST", PATH, body_for(airline))
     conversion = (await client.post(PATH, content=content, headers=headers)).json()
-    key_set = jwk.JWKSet.from_json(json.dumps((await client.get("/.well-known/jwks.json")).json()))
+    jwks = await jwks_of(client)
+    key_set = jwk.JWKSet.from_json(json.dumps(jwks))
     token = jws.JWS()
     token.deserialize(conversion["countersignature"])
     token.verify(key_set.get_key(token.jose_header["kid"]), alg="EdDSA")
@@ -132,22 +126,16 @@ async def test_the_countersignature_verifies_independently(client, coffee_and_ai
     assert record["target"] == {"brand": airline.code, "identity": identity, "amount": 198, "point_value": "0.05"}
     assert (record["gross_value"], record["fee_value"], record["net_value"]) == ("10", "0.1", "9.9")
     # It names the brand's signed request that committed it.
-    import hashlib
-    signature_bytes = base64.urlsafe_b64decode(headers[signing.SIGNATURE_HEADER].split(".")[2] + "==")
+    signature_bytes = unb64(headers[signing.SIGNATURE_HEADER].split(".")[2])
     assert record["signed_request"] == {"kid": coffee.kid, "sha256": hashlib.sha256(signature_bytes).hexdigest()}
     # The SDK's own verification agrees; a tampered record does not verify.
-    jwks = (await client.get("/.well-known/jwks.json")).json()
     assert signing.verify_countersignature(conversion["countersignature"], jwks) == record
     header, payload, signature = conversion["countersignature"].split(".")
     forged = b64(json.dumps({**record, "net_value": "99"}).encode())
     token = jws.JWS()
     token.deserialize(f"{header}.{forged}.{signature}")
-    try:
+    with pytest.raises(jws.InvalidJWSSignature):
         token.verify(key_set.get_key(token.jose_header["kid"]), alg="EdDSA")
-    except jws.InvalidJWSSignature:
-        pass
-    else:
-        raise AssertionError("a tampered countersigned record verified")
     # A conversion committed after reserving is countersigned the same way (bound to the commit's signature).
     reserved = (await convert(coffee, {**body_for(airline), "commit": False, "reserve_seconds": 60})).json()
     committed = (await resolve(coffee, reserved["id"], key=uuid.uuid4().hex)).json()
