@@ -202,3 +202,32 @@ def relay(db):
         return await run_in_transaction(db.sessions, relay_outbox)
 
     return run
+
+
+# --- the operator CLI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(database_url, redis_url, monkeypatch):
+    """Runs `alliance …` on this worker's database; returns click's result."""
+    from click.testing import CliRunner
+
+    from alliance.cli import main
+    from alliance.settings import get_settings
+
+    monkeypatch.setenv("ALLIANCE_DATABASE_URL", database_url)
+    monkeypatch.setenv("ALLIANCE_REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    yield lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def wide_terminal(monkeypatch):
+    """For CLI tests of wide tables: at the default 80 columns rich would wrap the cells asserted on. An xdist
+    worker starts with COLUMNS=80, which the console pinned when it was made: unpinned, it follows COLUMNS again."""
+    from tenants.cli import console
+
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(console, "_width", None)

@@ -5,15 +5,9 @@ from datetime import date
 
 import pytest
 
-from tests.tenants import test_cli as tenants_cli
+from tests.tables import table_row
 
-cli = tenants_cli.cli  # the fixture that runs the CLI on this worker's database
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    # The exchange's tables are wide; at the default 80 columns rich would wrap the brand codes asserted on.
-    monkeypatch.setenv("COLUMNS", "250")
+pytestmark = pytest.mark.usefixtures("wide_terminal")  # the exchange's tables are wide
 
 
 def _brand(cli, point_value: str) -> str:
@@ -21,12 +15,6 @@ def _brand(cli, point_value: str) -> str:
     created = cli("tenants", "create", "--code", code, "--name", code, "--currency", "PTS", "--point-value", point_value)
     assert created.exit_code == 0, created.output
     return code
-
-
-def _row(output: str, *words: str) -> list[str]:
-    """The cells of the one table row that holds every word."""
-    (line,) = [line for line in output.splitlines() if all(word in line for word in words)]
-    return [cell.strip() for cell in line.split("│")[1:-1]]
 
 
 def test_operator_admits_brands_pairs_them_and_publishes_rate_cards(cli):
@@ -38,11 +26,11 @@ def test_operator_admits_brands_pairs_them_and_publishes_rate_cards(cli):
                "--alarm-percent", "90").exit_code == 0
 
     listed = cli("exchange", "participants", "list").output
-    row = _row(listed, coffee)
+    row = table_row(listed, coffee)
     assert row[1:-1] == ["active", "50,000.00", "0.00", "50,000.00", "0.0%", "0.00", "0.00", "0.00", "0.00",
                           "80%"]
     date.fromisoformat(row[-1])  # the open window's business date
-    assert _row(listed, airline)[2] == "1,000.50" and _row(listed, airline)[-2] == "90%"
+    assert table_row(listed, airline)[2] == "1,000.50" and table_row(listed, airline)[-2] == "90%"
 
     updated = cli("exchange", "participants", "update", "--brand", airline, "--cap", "2000", "--status", "suspended")
     assert updated.exit_code == 0 and "suspended, net debit cap 2,000.00, alarm at 90%" in updated.output
@@ -50,7 +38,7 @@ def test_operator_admits_brands_pairs_them_and_publishes_rate_cards(cli):
 
     opened = cli("exchange", "pairs", "open", "--source", coffee, "--target", airline)
     assert opened.exit_code == 0 and f"pair {coffee} -> {airline} open" in opened.output
-    assert _row(cli("exchange", "pairs", "list").output, coffee, airline)[:3] == [coffee, airline, "open"]
+    assert table_row(cli("exchange", "pairs", "list").output, coffee, airline)[:3] == [coffee, airline, "open"]
 
     published = cli("exchange", "rate-cards", "create", "--source", coffee, "--target", airline, "--fee-bps", "100",
                     "--min", "10", "--max", "100000", "--member-daily-limit", "5000")
@@ -62,7 +50,8 @@ def test_operator_admits_brands_pairs_them_and_publishes_rate_cards(cli):
     assert "scheduled from 2098-12-31 16:00:00 UTC" in announced.output
 
     cards = cli("exchange", "rate-cards", "list", "--source", coffee).output
-    in_force, scheduled = _row(cards, "in_force"), _row(cards, "scheduled")
+    pair = f"{coffee} -> {airline}"
+    in_force, scheduled = table_row(cards, pair, "in_force"), table_row(cards, pair, "scheduled")
     assert in_force[:2] == [f"{coffee} -> {airline}", "1"]
     assert in_force[3:] == ["derived", "100", "10", "100,000", "5,000", "none", "30", "in_force"]
     assert scheduled[1:] == ["2", "2098-12-31 16:00:00", "2", "0", "1", "1,000,000,000", "none", "none", "60",
@@ -71,7 +60,7 @@ def test_operator_admits_brands_pairs_them_and_publishes_rate_cards(cli):
 
     closed = cli("exchange", "pairs", "close", "--source", coffee, "--target", airline)
     assert closed.exit_code == 0 and f"pair {coffee} -> {airline} closed" in closed.output
-    assert _row(cli("exchange", "pairs", "list").output, coffee, airline)[:3] == [coffee, airline, "closed"]
+    assert table_row(cli("exchange", "pairs", "list").output, coffee, airline)[:3] == [coffee, airline, "closed"]
 
 
 def test_refusals_are_printed_as_their_codes(cli):

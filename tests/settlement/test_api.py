@@ -6,32 +6,18 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from decimal import Decimal
 
-from jwcrypto import jwk, jws
-
 from tests.api import assert_problem
-
-
-async def close(admin) -> dict:
-    return await admin("POST", "/v1/admin/settlement/windows/close", {})
-
-
-async def compute(admin, window_id: int) -> dict:
-    return await admin("POST", f"/v1/admin/settlement/windows/{window_id}/compute")
-
-
-async def settlement(admin, window_id: int) -> dict:
-    return await admin("GET", f"/v1/admin/settlement/windows/{window_id}")
-
-
-def verify_statement(content: bytes, signature: str, jwks: dict) -> None:
-    """The platform's detached JWS over the statement, checked by jwcrypto (an independent implementation)."""
-    token = jws.JWS()
-    token.deserialize(signature)
-    token.verify(jwk.JWKSet.from_json(json.dumps(jwks)).get_key(token.jose_header["kid"]), alg="EdDSA",
-                 detached_payload=content)
+from tests.exchange_fixtures import jwks_of
+from tests.settlement.helpers import (
+    close,
+    compute,
+    one_conversion_day,
+    settlement,
+    shift_source_amount,
+    verify_statement,
+)
 
 
 async def test_a_day_settled_end_to_end(client, admin, coffee_and_airline, convert, resolve, exchange_brand):
@@ -63,13 +49,14 @@ async def test_a_day_settled_end_to_end(client, admin, coffee_and_airline, conve
     assert (await admin("POST", f"/v1/admin/settlement/windows/{day_one['id']}/statements"))["issued"] == 0
     listed = (await client.get("/v1/settlement/statements", headers=coffee.headers)).json()
     assert [(s["window_id"], s["version"], s["net_fen"]) for s in listed] == [(day_one["id"], 1, -13330)]
-    jwks = (await client.get("/.well-known/jwks.json")).json()
+    jwks = await jwks_of(client)
+    downloads = {}
     for kind in ("csv", "pdf"):
         download = await client.get(f"/v1/settlement/statements/{day_one['id']}/{kind}", headers=coffee.headers)
         assert download.status_code == 200, download.text
         verify_statement(download.content, download.headers["alliance-signature"], jwks)
-    rows = list(csv.reader(io.StringIO((await client.get(f"/v1/settlement/statements/{day_one['id']}/csv",
-                                                         headers=coffee.headers)).text)))
+        downloads[kind] = download
+    rows = list(csv.reader(io.StringIO(downloads["csv"].text)))
     assert [airline.code, "2", "1333", "133.3", "1.4", "0", "0", "0", "-133.3"] in rows
     assert ["closing position", "-133.30"] in rows and ["bank reference", "(not paid yet)"] in rows
     # Another brand's statement is not found, whatever the brand asks.
@@ -125,9 +112,7 @@ async def test_the_cutoff_resets_the_caps_and_late_commits_land_next_day(admin, 
 
 async def test_a_dispute_is_settled_by_an_adjustment_in_a_later_window(client, admin, coffee_and_airline, convert):
     coffee, airline, _, _ = coffee_and_airline
-    await close(admin)
-    await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 1000})
-    day = await close(admin)
+    day, _ = await one_conversion_day(lambda: close(admin), convert, coffee_and_airline)
     await compute(admin, day["id"])
     disputed = await client.post("/v1/settlement/disputes", headers=airline.headers, json={
         "window_id": day["id"], "counterparty": coffee.code, "reason": "One conversion was never honoured"})
@@ -149,10 +134,8 @@ async def test_a_dispute_is_settled_by_an_adjustment_in_a_later_window(client, a
 
 
 async def test_an_abort_carries_the_window_into_the_open_one(admin, coffee_and_airline, convert):
-    coffee, airline, _, _ = coffee_and_airline
-    await close(admin)
-    await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 1000})
-    day = await close(admin)
+    coffee, _, _, _ = coffee_and_airline
+    day, _ = await one_conversion_day(lambda: close(admin), convert, coffee_and_airline)
     before = {p["brand"]: p["net_fen"] for p in (await compute(admin, day["id"]))["positions"]}
     aborted = await admin("POST", f"/v1/admin/settlement/windows/{day['id']}/abort", {"reason": "bank holiday"})
     assert aborted["status"] == "aborted"
@@ -163,14 +146,10 @@ async def test_an_abort_carries_the_window_into_the_open_one(admin, coffee_and_a
     assert carried["window"]["fee_income_fen"] == 100  # the fees (10 beans, 1.00) came along, to the operator
 
 
-async def test_a_failed_check_keeps_nothing_but_its_report(client, admin, pool, coffee_and_airline, convert):
-    coffee, airline, _, _ = coffee_and_airline
-    await close(admin)
-    converted = (await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 1000})).json()
-    day = await close(admin)
+async def test_a_failed_check_keeps_nothing_but_its_report(admin, pool, coffee_and_airline, convert):
+    day, converted = await one_conversion_day(lambda: close(admin), convert, coffee_and_airline)
     # A conversion record that no longer agrees with its journal entries.
-    await pool.execute("UPDATE exchange_conversions SET source_amount = source_amount + 1 WHERE id = $1",
-                       converted["id"])
+    await shift_source_amount(pool, converted["id"], +1)
     refused = await admin("POST", f"/v1/admin/settlement/windows/{day['id']}/compute", status=409)
     assert refused["code"] == "settlement_checks_failed"
     assert {m["check"] for m in refused["report"]["mismatches"]} == {"journals"}
@@ -178,6 +157,5 @@ async def test_a_failed_check_keeps_nothing_but_its_report(client, admin, pool, 
     assert await pool.fetchval("SELECT count(*) FROM settlement_flows WHERE window_id = $1", day["id"]) == 0
     assert await pool.fetchval("SELECT count(*) FROM settlement_failures WHERE window_id = $1", day["id"]) == 1
     # Fixed, it computes.
-    await pool.execute("UPDATE exchange_conversions SET source_amount = source_amount - 1 WHERE id = $1",
-                       converted["id"])
+    await shift_source_amount(pool, converted["id"], -1)
     assert (await compute(admin, day["id"]))["window"]["status"] == "pending_settlement"

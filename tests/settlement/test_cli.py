@@ -9,19 +9,11 @@ import io
 
 import pytest
 
-from tenants.cli import console
-from tests.settlement.test_api import verify_statement
-from tests.tenants import test_cli as tenants_cli
+from tests.exchange_fixtures import jwks_of
+from tests.settlement.helpers import one_conversion_day, shift_source_amount, verify_statement
+from tests.tables import table_row, table_rows
 
-cli = tenants_cli.cli  # the fixture that runs the CLI on this worker's database
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    # The positions table is wide; at the default 80 columns rich would wrap the cells asserted on. An xdist worker
-    # starts with COLUMNS=80, which the console pinned when it was made: unpinned, it follows COLUMNS again.
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setattr(console, "_width", None)
+pytestmark = pytest.mark.usefixtures("wide_terminal")  # the positions table is wide
 
 
 @pytest.fixture
@@ -36,20 +28,9 @@ def settle(cli):
     return run
 
 
-def _rows(output: str) -> list[list[str]]:
-    """The cells of the output's table rows, in order."""
-    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in output.splitlines() if "│" in line]
-
-
-def _row(output: str, first: str) -> list[str]:
-    """The cells of the one table row whose first cell is `first`."""
-    (row,) = [row for row in _rows(output) if row[0] == first]
-    return row
-
-
 def _ids(output: str) -> list[int]:
     """The ids in the first column of the output's tables, in order."""
-    return [int(row[0]) for row in _rows(output) if row[0].isdigit()]
+    return [int(row[0]) for row in table_rows(output) if row[0].isdigit()]
 
 
 async def _day(settle) -> int:
@@ -66,34 +47,34 @@ async def test_a_day_closed_computed_stated_and_paid_from_the_cli(settle, client
         assert (await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": amount})).status_code == 201
     closed = (await settle("close")).output
     day, opened = _ids(closed)
-    assert _row(closed, str(day))[2] == "closed" and _row(closed, str(day))[4] != ""
-    assert (_row(closed, str(opened))[2], _row(closed, str(opened))[4]) == ("open", "")  # no cut-off yet
+    assert table_row(closed, str(day))[2] == "closed" and table_row(closed, str(day))[4] != ""
+    assert (table_row(closed, str(opened))[2], table_row(closed, str(opened))[4]) == ("open", "")  # no cut-off yet
 
     everything = (await settle("compute")).output  # every closed window not computed yet, oldest first
     assert "computed" in everything.splitlines()[-1]  # the progress, finished
     computed = everything.split(f"window {day} (")[1]  # this day's tables: it is the newest
-    assert _row(computed, f"{coffee.code} -> {airline.code}") == [f"{coffee.code} -> {airline.code}", "2", "1,333",
+    assert table_row(computed, f"{coffee.code} -> {airline.code}") == [f"{coffee.code} -> {airline.code}", "2", "1,333",
                                                                   "2,638", "133.30", "1.40", "131.90"]
     # 1,333 beans at 0.10 = 133.30 gross; fees ceil(1%): 10 + 4 beans = 1.40; the airline receives 131.90.
-    assert _row(computed, coffee.code) == [coffee.code, "133.30", "1.40", "0.00", "0.00", "-133.30", "-13,330", "0",
+    assert table_row(computed, coffee.code) == [coffee.code, "133.30", "1.40", "0.00", "0.00", "-133.30", "-13,330", "0",
                                            "-13,330", "unpaid"]
-    assert _row(computed, airline.code) == [airline.code, "0.00", "0.00", "131.90", "0.00", "131.90", "13,190", "0",
+    assert table_row(computed, airline.code) == [airline.code, "0.00", "0.00", "131.90", "0.00", "131.90", "13,190", "0",
                                             "13,190", "unpaid"]
     assert "fee income: 1.40 (140 fen)" in computed
     for check in ("zero_sum", "bilateral", "journals", "cutoff_positions"):
-        assert _row(computed, check) == [check, "ok"]
+        assert table_row(computed, check) == [check, "ok"]
     assert "no closed window awaits its computation" in (await settle("compute")).output
 
     recent = (await settle("status")).output
-    assert _row(recent, str(day))[2] == "pending_settlement" and _row(recent, str(day))[5:] == ["2", "1.40"]
-    assert _row(recent, str(opened))[2:] == ["open", "", "", "", ""]
+    assert table_row(recent, str(day))[2] == "pending_settlement" and table_row(recent, str(day))[5:] == ["2", "1.40"]
+    assert table_row(recent, str(opened))[2:] == ["open", "", "", "", ""]
     one = (await settle("status", "--window", str(day))).output
-    assert f"window {day} " in one and _row(one, coffee.code)[6] == "-13,330" and _row(one, "journals")[1] == "ok"
+    assert f"window {day} " in one and table_row(one, coffee.code)[6] == "-13,330" and table_row(one, "journals")[1] == "ok"
 
-    jwks = (await client.get("/.well-known/jwks.json")).json()
+    jwks = await jwks_of(client)
     out = tmp_path / "statements"
     stated = (await settle("statements", "--window", str(day), "--out", str(out))).output
-    assert "2 brands got a new one" in stated and _row(stated, coffee.code)[1:3] == ["1", "-13,330"]
+    assert "2 brands got a new one" in stated and table_row(stated, coffee.code)[1:3] == ["1", "-13,330"]
     for brand in (coffee, airline):
         for kind in ("csv", "pdf"):
             statement = out / f"statement-{day}-{brand.code}-v1.{kind}"
@@ -105,11 +86,11 @@ async def test_a_day_closed_computed_stated_and_paid_from_the_cli(settle, client
     assert f"window {day} " in paid and "pending_settlement; still to pay: " + airline.code in paid
     settled = await settle("mark-paid", "--window", str(day), "--tenant", airline.code, "--bank-ref", "CNAPS-0002")
     assert f"{airline.code} paid under CNAPS-0002; window {day} " in settled.output and "settled" in settled.output
-    assert _row((await settle("status", "--window", str(day))).output, coffee.code)[-1] == "CNAPS-0001"
+    assert table_row((await settle("status", "--window", str(day))).output, coffee.code)[-1] == "CNAPS-0001"
 
     # Paying reissued each brand's statement; asked again, nothing new is issued and the latest is written.
     again = (await settle("statements", "--window", str(day), "--out", str(out))).output
-    assert "0 brands got a new one" in again and _row(again, airline.code)[1] == "2"
+    assert "0 brands got a new one" in again and table_row(again, airline.code)[1] == "2"
     reissued = out / f"statement-{day}-{coffee.code}-v2.csv"
     assert "CNAPS-0001" in reissued.read_text()
     verify_statement(reissued.read_bytes(), (out / f"{reissued.name}.jws").read_text(), jwks)
@@ -148,37 +129,31 @@ async def test_refusals_are_printed_as_their_codes(settle, coffee_and_airline, c
 
 async def test_a_failed_check_prints_its_mismatches_and_keeps_its_report(settle, pool, coffee_and_airline, convert):
     coffee, airline, _, _ = coffee_and_airline
-    await _day(settle)
-    converted = (await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 1000})).json()
-    day = await _day(settle)
+    day, converted = await one_conversion_day(lambda: _day(settle), convert, coffee_and_airline)
     # A conversion record that no longer agrees with its journal entries.
-    await pool.execute("UPDATE exchange_conversions SET source_amount = source_amount + 1 WHERE id = $1",
-                       converted["id"])
+    await shift_source_amount(pool, converted["id"], +1)
     failed = (await settle("compute", exit_code=1)).output
     assert "settlement_checks_failed" in failed
-    _, brands, details = _row(failed.split("mismatches")[1], "journals")
+    _, brands, details = table_row(failed.split("mismatches")[1], "journals")
     assert brands == f"{coffee.code} -> {airline.code}"
     assert details == 'flows [1001,1980,"100"], journals [1000,1980,"100"]'
     assert await pool.fetchval("SELECT count(*) FROM settlement_failures WHERE window_id = $1", day) == 1
-    assert _row((await settle("status")).output, str(day))[2] == "closed"
+    assert table_row((await settle("status")).output, str(day))[2] == "closed"
     # Fixed, it computes.
-    await pool.execute("UPDATE exchange_conversions SET source_amount = source_amount - 1 WHERE id = $1",
-                       converted["id"])
-    assert _row((await settle("compute", "--window", str(day))).output, "journals") == ["journals", "ok"]
+    await shift_source_amount(pool, converted["id"], -1)
+    assert table_row((await settle("compute", "--window", str(day))).output, "journals") == ["journals", "ok"]
 
 
 async def test_disputes_are_resolved_and_a_window_aborted_from_the_cli(settle, client, coffee_and_airline, convert):
     coffee, airline, _, _ = coffee_and_airline
-    await _day(settle)
-    await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 1000})
-    day = await _day(settle)
+    day, _ = await one_conversion_day(lambda: _day(settle), convert, coffee_and_airline)
     await settle("compute", "--window", str(day))
     disputed = await client.post("/v1/settlement/disputes", headers=airline.headers, json={
         "window_id": day, "counterparty": coffee.code, "reason": "One conversion was never honoured"})
     assert disputed.status_code == 201, disputed.text
     dispute = str(disputed.json()["id"])
     listed = (await settle("disputes", "--status", "open")).output
-    assert _row(listed, dispute)[1:5] == [airline.code, str(day), coffee.code, "open"]
+    assert table_row(listed, dispute)[1:5] == [airline.code, str(day), coffee.code, "open"]
 
     assert "validation_error" in (await settle("resolve", "--dispute", dispute, "--accept", "--resolution", "yes",
                                                exit_code=1)).output  # accepted without an adjustment
@@ -196,4 +171,4 @@ async def test_disputes_are_resolved_and_a_window_aborted_from_the_cli(settle, c
     # The next day carries the aborted one's flows and the dispute's adjustment.
     carried = (await settle("compute", "--window", str(await _day(settle)))).output
     # 99.00 carried over (1,000 beans less 1% fee, at 0.10), 5.00 adjusted.
-    assert _row(carried, airline.code)[3:7] == ["0.00", "104.00", "104.00", "10,400"]
+    assert table_row(carried, airline.code)[3:7] == ["0.00", "104.00", "104.00", "10,400"]

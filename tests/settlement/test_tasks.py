@@ -11,6 +11,7 @@ import pytest
 from alliance.db import run_in_transaction
 from settlement import service, tasks
 from tests.backends import kill_while_blocked
+from tests.settlement.helpers import close
 
 
 async def open_window_date(pool):
@@ -42,7 +43,7 @@ def the_day_is_over(pool, monkeypatch):
 async def test_the_nightly_run_settles_the_day_and_runs_again_as_a_no_op(db, pool, admin, coffee_and_airline, convert,
                                                                         the_day_is_over):
     coffee, airline, _, _ = coffee_and_airline
-    await admin("POST", "/v1/admin/settlement/windows/close", {})
+    await close(admin)
     await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": 500})
     day = await pool.fetchval("SELECT id FROM exchange_windows WHERE status = 'open'")
     nothing_to_do = await run_in_transaction(db.sessions, tasks.settle)  # the day is not over yet
@@ -59,10 +60,10 @@ async def test_the_nightly_run_settles_the_day_and_runs_again_as_a_no_op(db, poo
 
 async def test_a_computation_cut_short_resumes_to_the_identical_result(db, pool, admin, coffee_and_airline, convert):
     coffee, airline, _, _ = coffee_and_airline
-    await admin("POST", "/v1/admin/settlement/windows/close", {})
+    await close(admin)
     for amount in (100, 250, 999):
         await convert(coffee, {"member": "alice", "to_brand": airline.code, "amount": amount})
-    day = (await admin("POST", "/v1/admin/settlement/windows/close", {}))["id"]
+    day = (await close(admin))["id"]
 
     # What an uninterrupted computation gives, computed and rolled back.
     class DryRun(Exception):

@@ -2,22 +2,6 @@
 
 import os
 
-import pytest
-from click.testing import CliRunner
-
-from alliance.cli import main
-from alliance.settings import get_settings
-
-
-@pytest.fixture
-def cli(database_url, redis_url, monkeypatch):
-    monkeypatch.setenv("ALLIANCE_DATABASE_URL", database_url)
-    monkeypatch.setenv("ALLIANCE_REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    runner = CliRunner()
-    yield lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
-    get_settings.cache_clear()
-
 
 def test_operator_manages_brands_keys_and_members_from_the_cli(cli):
     code = f"cli-{os.urandom(3).hex()}"
