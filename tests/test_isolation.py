@@ -2,14 +2,11 @@
 visible to A or changeable by A: every answer is 404 (no leak of existence), and B's books are unchanged.
 New routes are walked automatically; a route this test does not know how to call fails it."""
 
-import json
-
-from alliance_sdk import signing
 from litestar.handlers import HTTPRouteHandler
 
-from alliance.db import run_in_transaction
-from alliance.worker.outbox import relay_outbox
 from tests.api import bearer, idem
+from tests.exchange_fixtures import signed_request
+from tests.settlement.helpers import close, compute
 
 # A valid body for each brand route that takes one, so the call reaches the tenant check.
 BODIES = {
@@ -71,62 +68,22 @@ async def snapshot(client, brand_b, conversion_id):
     return balance, member, endpoints, signing_keys, conversion, link, statements, disputes
 
 
-async def exchange_participant(client, operator_key, tenant, headers, kid: str) -> str:
-    """Admits the brand to the exchange with a signing key; returns the private key."""
-    admitted = await client.post("/v1/admin/exchange/participants", headers=bearer(operator_key),
-                                 json={"tenant_id": tenant["id"], "net_debit_cap": "100000"})
-    assert admitted.status_code == 201, admitted.text
-    private_key, public_jwk = signing.generate_signing_key()
-    registered = await client.post("/v1/signing-keys", headers=headers, json={"kid": kid, "public_jwk": public_jwk})
-    assert registered.status_code == 201, registered.text
-    return private_key
-
-
-def signed(tenant, private_key, kid, method, path, body) -> tuple[bytes, dict[str, str]]:
-    content = b"{}" if body is None else json.dumps(body).encode()
-    return content, {signing.SIGNATURE_HEADER: signing.sign_request(
-        private_key, kid=kid, tenant=tenant["id"], method=method, path=path, body=content),
-        "content-type": "application/json"}
-
-
-async def b_converts_to_c(client, onboard, operator_key, tenant_b, brand_b, key_b) -> tuple[int, dict]:
-    """B's member converts into brand C's (a third brand, linked): a conversion A is no party to."""
-    op = bearer(operator_key)
-    tenant_c, brand_c = await onboard()
-    await exchange_participant(client, operator_key, tenant_c, brand_c, "c-key")
-    await client.post("/v1/admin/exchange/pairs", headers=op,
-                      json={"source_tenant_id": tenant_b["id"], "target_tenant_id": tenant_c["id"]})
-    await client.post("/v1/admin/exchange/rate-cards", headers=op,
-                      json={"source_tenant_id": tenant_b["id"], "target_tenant_id": tenant_c["id"]})
-    await client.post("/v1/members", json={"external_id": "c-member"}, headers=brand_c)
-    code = (await client.post("/v1/members/b-member/link-codes", headers=brand_b)).json()["code"]
-    linked = await client.post("/v1/alliance-links", json={"code": code, "member": "c-member"}, headers=brand_c)
-    assert linked.status_code == 201, linked.text
-    body = {"member": "b-member", "to_brand": tenant_c["code"], "amount": 20}
-    content, headers = signed(tenant_b, key_b, "b-key", "POST", "/v1/conversions", body)
-    converted = await client.post("/v1/conversions", content=content, headers=brand_b | idem() | headers)
-    assert converted.status_code == 201, converted.text
-    return converted.json()["id"], tenant_c
-
-
-async def settle_the_day(client, operator_key, brand_b, tenant_c) -> tuple[int, int]:
+async def settle_the_day(admin, client, b, c) -> tuple[int, int]:
     """The window of B's conversion closed, computed and stated, and B disputing its line with C."""
-    op = bearer(operator_key)
-    window = (await client.post("/v1/admin/settlement/windows/close", json={}, headers=op)).json()["id"]
-    assert (await client.post(f"/v1/admin/settlement/windows/{window}/compute", headers=op)).status_code == 200
-    assert (await client.post(f"/v1/admin/settlement/windows/{window}/statements", headers=op)).status_code == 200
-    dispute = await client.post("/v1/settlement/disputes", headers=brand_b, json={
-        "window_id": window, "counterparty": tenant_c["code"], "reason": "checking"})
+    window = (await close(admin))["id"]
+    await compute(admin, window)
+    await admin("POST", f"/v1/admin/settlement/windows/{window}/statements")
+    dispute = await client.post("/v1/settlement/disputes", headers=b.headers, json={
+        "window_id": window, "counterparty": c.code, "reason": "checking"})
     assert dispute.status_code == 201, dispute.text
     return window, dispute.json()["id"]
 
 
-async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboard, operator_key):
-    tenant_a, brand_a = await onboard()
-    tenant_b, brand_b = await onboard()
-    key_a = await exchange_participant(client, operator_key, tenant_a, brand_a, "a-key")
-    key_b = await exchange_participant(client, operator_key, tenant_b, brand_b, "b-key")
-    await client.post("/v1/members", json={"external_id": "a-member"}, headers=brand_a)
+async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, relay, admin, exchange_brand, open_pair, member,
+                                                              link, convert):
+    a, b = await exchange_brand(), await exchange_brand()
+    brand_a, brand_b = a.headers, b.headers
+    await member(a, "a-member")
     await client.post("/v1/members", json={"external_id": "b-member", "phone": "+1 555 0100"}, headers=brand_b)
     endpoint = (await client.post("/v1/webhook-endpoints", json={"url": "https://b.example/hooks"},
                                   headers=brand_b)).json()
@@ -134,12 +91,19 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboar
                                 headers=brand_b | idem())).json()
     hold = (await client.post("/v1/members/b-member/holds", json={"amount": 10, "reason": "seed"},
                               headers=brand_b | idem())).json()
-    conversion_id, tenant_c = await b_converts_to_c(client, onboard, operator_key, tenant_b, brand_b, key_b)
-    window_id, dispute_id = await settle_the_day(client, operator_key, brand_b, tenant_c)
-    await run_in_transaction(db.sessions, relay_outbox)  # B's events become deliveries to B's endpoint
+    # B's member converts into brand C's (a third brand, linked): a conversion A is no party to.
+    c = await exchange_brand()
+    await open_pair(b, c)
+    await member(c, "c-member")
+    await link(b, "b-member", c, "c-member")
+    converted = await convert(b, {"member": "b-member", "to_brand": c.code, "amount": 20})
+    assert converted.status_code == 201, converted.text
+    conversion_id = converted.json()["id"]
+    window_id, dispute_id = await settle_the_day(admin, client, b, c)
+    await relay()  # B's events become deliveries to B's endpoint
     delivery = (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}/deliveries", headers=brand_b)).json()
     ids = {"external_id": "b-member", "hold_id": hold["id"], "entry_id": credit["entry"]["id"],
-           "endpoint_id": endpoint["id"], "delivery_id": delivery["data"][0]["id"], "kid": "b-key",
+           "endpoint_id": endpoint["id"], "delivery_id": delivery["data"][0]["id"], "kid": b.kid,
            "conversion_id": conversion_id, "window_id": window_id, "kind": "csv", "dispute_id": dispute_id}
     before = await snapshot(client, brand_b, conversion_id)
 
@@ -149,7 +113,7 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboar
             url = path.replace("{key_id:str}", "x").replace("{window_id:int}", str(window_id))
             url = url.replace("{dispute_id:int}", str(dispute_id))
             for name in ("tenant_id", "source_tenant_id", "target_tenant_id"):
-                url = url.replace(f"{{{name}:int}}", str(tenant_b["id"]))
+                url = url.replace(f"{{{name}:int}}", str(b.id))
             response = await client.request(method, url, headers=brand_a | idem(), json={})
             assert response.status_code == 403, (method, path, response.text)
             walked.append((method, path))
@@ -162,11 +126,11 @@ async def test_brand_a_cannot_see_or_move_anything_of_brand_b(client, db, onboar
         assert "{" not in url, f"the isolation walk does not know how to address {path}"
         body = BODIES.get((method, path)) if method != "GET" else None
         if (method, path) == ("POST", "/v1/settlement/disputes"):
-            body = {**body, "window_id": window_id, "counterparty": tenant_c["code"]}
+            body = {**body, "window_id": window_id, "counterparty": c.code}
         assert method == "GET" or (method, path) in BODIES, f"the isolation walk needs a body for {method} {path}"
         if (method, path) in SIGNED:
-            content, signature = signed(tenant_a, key_a, "a-key", method, url, body)
-            response = await client.request(method, url, headers=brand_a | idem() | signature, content=content)
+            content, headers = signed_request(a, method, url, body)
+            response = await client.request(method, url, headers=headers, content=content)
         else:
             response = await client.request(method, url, headers=brand_a | idem(),
                                             **({"json": body} if body is not None else {}))
