@@ -21,6 +21,7 @@ from exchange.cli import _money
 from settlement import service
 from settlement.models import Statement
 from settlement.schemas import AbortWindow, DisputeRead, DisputeResolve, PaymentCreate, SettlementRead, WindowRead
+from tenants import service as tenants
 from tenants.cli import _convert, _run, _table, console
 
 ID = click.IntRange(1, 2**62)
@@ -107,7 +108,7 @@ def _compute(window_id: int) -> SettlementRead:
 async def _keep_failure(session, failed: service.ChecksFailed) -> dict[int, str]:
     """Records the failure; returns the codes of the brands its mismatches name."""
     await service.record_failure(session, failed)
-    return await service.brand_codes(session)
+    return await tenants.brand_codes(session)
 
 
 def _mismatch_brands(mismatch: dict, codes: dict[int, str]) -> str:

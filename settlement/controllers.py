@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
@@ -62,7 +63,7 @@ class WindowController(Controller):
             return await caller_transaction(request, lambda s: service.compute_settlement(s, window_id))
         except service.ChecksFailed as failed:
             # The computation's transaction is rolled back: the report is kept in one of its own, then answered.
-            await run_in_transaction(request.app.state.db.sessions, lambda s: service.record_failure(s, failed))
+            await run_in_transaction(request.app.state.db.sessions, partial(service.record_failure, failed=failed))
             raise
 
     @post("/windows/{window_id:int}/statements", status_code=200,

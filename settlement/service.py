@@ -62,10 +62,6 @@ class ChecksFailed(ProblemError):
         self.window_id, self.report = window_id, report
 
 
-async def brand_codes(session: AsyncSession) -> dict[int, str]:
-    return dict((await session.execute(select(Tenant.id, Tenant.code))).all())
-
-
 async def _tenant_id(session: AsyncSession, code: str) -> int:
     return await tenants.tenant_id_by_code(await driver_connection(session), code)
 
@@ -159,7 +155,7 @@ async def issue_statements(session: AsyncSession, signer: PlatformSigner, window
     stated = set(await session.scalars(select(Statement.tenant_id).where(Statement.window_id == window_id)))
     unstated = [position for position in await session.scalars(select(Position).where(Position.window_id == window_id))
                 if position.tenant_id not in stated]
-    codes = await brand_codes(session)
+    codes = await tenants.brand_codes(session)
     for position in unstated:
         await _issue(session, signer, window, position, version=1, codes=codes)
     return len(unstated)
@@ -251,7 +247,7 @@ async def mark_paid(session: AsyncSession, signer: PlatformSigner, window_id: in
     await session.refresh(position)
     latest = await _latest_statement(session, window_id, tenant_id)
     await _issue(session, signer, window, position, version=(latest.version + 1) if latest else 1,
-                 codes=await brand_codes(session))
+                 codes=await tenants.brand_codes(session))
     unpaid = await session.scalar(select(func.count()).select_from(Position).where(
         Position.window_id == window_id, Position.net_fen != 0, Position.paid_at.is_(None)))
     if unpaid == 0 and window.status == "pending_settlement":
@@ -368,7 +364,7 @@ def adjustment_read(adjustment: Adjustment, codes: dict[int, str]) -> Adjustment
 
 
 async def dispute_read(session: AsyncSession, dispute: Dispute, codes: dict[int, str] | None = None) -> DisputeRead:
-    codes = codes or await brand_codes(session)
+    codes = codes or await tenants.brand_codes(session)
     adjustment = (await session.get(Adjustment, dispute.adjustment_id)) if dispute.adjustment_id else None
     return DisputeRead(
         id=dispute.id, brand=codes[dispute.tenant_id], window_id=dispute.window_id,
@@ -382,7 +378,7 @@ async def list_disputes(session: AsyncSession, *, status: str | None = None) -> 
     query = select(Dispute).order_by(Dispute.id.desc())
     if status is not None:
         query = query.where(Dispute.status == status)
-    codes = await brand_codes(session)
+    codes = await tenants.brand_codes(session)
     return [await dispute_read(session, dispute, codes) for dispute in await session.scalars(query)]
 
 
@@ -397,7 +393,7 @@ async def list_windows(session: AsyncSession, *, limit: int = 30) -> list[Window
 async def get_settlement(session: AsyncSession, window_id: int) -> SettlementRead:
     window = await get_window(session, window_id)
     run = await session.get(Run, window_id)
-    codes = await brand_codes(session)
+    codes = await tenants.brand_codes(session)
     flows = await session.scalars(select(Flow).where(Flow.window_id == window_id)
                                   .order_by(Flow.tenant_id, Flow.counterparty_tenant_id))
     adjustments = await session.scalars(select(Adjustment).where(Adjustment.window_id == window_id)

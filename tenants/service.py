@@ -6,6 +6,7 @@ session's scope (alliance.db.tenancy), never from their arguments."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as time_of_day
@@ -432,6 +433,14 @@ async def tenant_id_by_code(conn: asyncpg.Connection, code: str) -> int:
             raise ProblemError(404, "brand_not_found", "No brand has this code", extra={"brand": code})
         _ids_by_code[code], _codes_by_id[tenant_id] = tenant_id, code
     return tenant_id
+
+
+async def brand_codes(session: AsyncSession, tenant_ids: Iterable[int] | None = None) -> dict[int, str]:
+    """Brands' codes by id, of every brand or of those named: for reads that name many brands at once."""
+    query = select(Tenant.id, Tenant.code)
+    if tenant_ids is not None:
+        query = query.where(Tenant.id.in_(set(tenant_ids)))
+    return dict((await session.execute(query)).all())
 
 
 async def brand_code(conn: asyncpg.Connection, tenant_id: int) -> str:

@@ -129,5 +129,7 @@ async def get_link(session: AsyncSession, external_id: str) -> LinkRead:
 async def unlink(session: AsyncSession, external_id: str) -> None:
     """Withdraws this membership from its alliance identity (the member's consent ends here); the person's other
     memberships stay linked to each other."""
-    await get_link(session, external_id)
-    await session.execute(delete(AllianceLink).where(AllianceLink.external_id == external_id))
+    unlinked = await session.scalar(delete(AllianceLink).where(AllianceLink.external_id == external_id)
+                                    .returning(AllianceLink.external_id))
+    if unlinked is None:
+        await get_link(session, external_id)  # member_not_found or alliance_link_not_found

@@ -107,12 +107,8 @@ async def update_participant(session: AsyncSession, tenant_id: int, data: Partic
     return await get_participant(session, tenant_id)
 
 
-async def _brand_codes(session: AsyncSession, tenant_ids: set[int]) -> dict[int, str]:
-    return dict((await session.execute(select(Tenant.id, Tenant.code).where(Tenant.id.in_(tenant_ids)))).all())
-
-
 async def _pair_read(session: AsyncSession, pair: Pair, codes: dict[int, str] | None = None) -> PairRead:
-    codes = codes or await _brand_codes(session, {pair.source_tenant_id, pair.target_tenant_id})
+    codes = codes or await tenants.brand_codes(session, (pair.source_tenant_id, pair.target_tenant_id))
     return PairRead(source_tenant_id=pair.source_tenant_id, source_brand=codes[pair.source_tenant_id],
                     target_tenant_id=pair.target_tenant_id, target_brand=codes[pair.target_tenant_id],
                     status=pair.status, created_at=pair.created_at, updated_at=pair.updated_at)
@@ -157,6 +153,6 @@ async def list_pairs(session: AsyncSession, tenant_id: int | None = None) -> lis
     if tenant_id is not None:
         query = query.where((Pair.source_tenant_id == tenant_id) | (Pair.target_tenant_id == tenant_id))
     pairs = list(await session.scalars(query))
-    codes = await _brand_codes(session, {t for p in pairs for t in (p.source_tenant_id, p.target_tenant_id)})
+    codes = await tenants.brand_codes(session, (t for p in pairs for t in (p.source_tenant_id, p.target_tenant_id)))
     return [await _pair_read(session, pair, codes) for pair in pairs]
 

@@ -9,19 +9,17 @@ from decimal import Decimal
 
 import asyncpg
 import msgspec
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alliance.db import retry_transient
 from alliance.decimals import plain
 from alliance.errors import ProblemError
 from exchange.membership import service as membership
-from exchange.membership.models import Pair
 from exchange.rates.models import RateCard
 from exchange.rates.schemas import PriceRead, QuoteCreate, QuoteRead, RateCardCreate, RateCardRead
 from exchange.refusals import refusal
 from tenants import service as tenants
-from tenants.models import Tenant
 
 # A card may say it took effect this long ago (clock skew between the operator and the platform), no earlier:
 # an earlier one would reprice conversions already made.
@@ -35,7 +33,7 @@ def _status(card: RateCard, in_force_id: int | None, now: datetime) -> str:
 
 
 async def _reads(session: AsyncSession, cards: list[RateCard], now: datetime) -> list[RateCardRead]:
-    codes = dict((await session.execute(select(Tenant.id, Tenant.code))).all())
+    codes = await tenants.brand_codes(session, (t for c in cards for t in (c.source_tenant_id, c.target_tenant_id)))
     in_force: dict[tuple[int, int], RateCard] = {}
     for card in cards:
         pair = (card.source_tenant_id, card.target_tenant_id)
@@ -65,23 +63,19 @@ async def create_rate_card(session: AsyncSession, data: RateCardCreate) -> RateC
     if effective_at < now - MAX_BACKDATING:
         raise ProblemError(422, "validation_error", "A rate card cannot take effect in the past",
                            extra={"errors": [{"key": "effective_at", "message": "is in the past"}]})
-    pair_cards = select(RateCard).where(RateCard.source_tenant_id == data.source_tenant_id,
-                                        RateCard.target_tenant_id == data.target_tenant_id)
-    if await session.scalar(pair_cards.where(RateCard.effective_at == effective_at)) is not None:
+    pair_cards = list(await session.scalars(select(RateCard).where(
+        RateCard.source_tenant_id == data.source_tenant_id, RateCard.target_tenant_id == data.target_tenant_id)))
+    if any(card.effective_at == effective_at for card in pair_cards):
         raise ProblemError(409, "rate_card_effective_at_taken", "The pair has a rate card effective at that instant",
                            extra={"effective_at": effective_at.isoformat()})
-    in_force_since = await session.scalar(select(func.max(RateCard.effective_at)).where(
-        RateCard.source_tenant_id == data.source_tenant_id, RateCard.target_tenant_id == data.target_tenant_id,
-        RateCard.effective_at <= now))
+    in_force_since = max((card.effective_at for card in pair_cards if card.effective_at <= now), default=None)
     if in_force_since is not None and effective_at < in_force_since:
         raise ProblemError(422, "rate_card_before_card_in_force",
                            "A rate card cannot take effect before the card in force", "It would reprice the past.",
                            extra={"in_force_since": in_force_since.isoformat()})
     if data.rate is not None:
         await _check_rate(session, data, effective_at)
-    version = await session.scalar(select(func.coalesce(func.max(RateCard.version), 0) + 1)
-                                   .where(RateCard.source_tenant_id == data.source_tenant_id,
-                                          RateCard.target_tenant_id == data.target_tenant_id))
+    version = max((card.version for card in pair_cards), default=0) + 1
     card = RateCard(
         source_tenant_id=data.source_tenant_id, target_tenant_id=data.target_tenant_id, version=version,
         effective_at=effective_at, rate=data.rate, fee_bps=data.fee_bps, min_amount=data.min_amount,
@@ -92,8 +86,7 @@ async def create_rate_card(session: AsyncSession, data: RateCardCreate) -> RateC
     await session.flush()
     await session.refresh(card)
     # Its status depends on the pair's other cards.
-    return next(read for read in await _reads(session, list(await session.scalars(pair_cards)), now)
-                if read.id == card.id)
+    return next(read for read in await _reads(session, [*pair_cards, card], now) if read.id == card.id)
 
 
 async def _check_rate(session: AsyncSession, data: RateCardCreate, at: datetime) -> None:
@@ -125,21 +118,18 @@ async def list_rate_cards(session: AsyncSession, source_tenant_id: int | None = 
 
 async def price_list(session: AsyncSession, tenant_id: int) -> list[PriceRead]:
     """The pairs a brand is part of (either direction), each with its card in force and those announced."""
-    pairs = list(await session.scalars(
-        select(Pair).where((Pair.source_tenant_id == tenant_id) | (Pair.target_tenant_id == tenant_id))
-        .order_by(Pair.source_tenant_id, Pair.target_tenant_id)))
+    pairs = await membership.list_pairs(session, tenant_id)
     cards = list(await session.scalars(
         select(RateCard).where((RateCard.source_tenant_id == tenant_id) | (RateCard.target_tenant_id == tenant_id))
         .order_by(RateCard.effective_at)))
     by_pair: dict[tuple[int, int], list[RateCardRead]] = defaultdict(list)
     for read in await _reads(session, cards, datetime.now(UTC)):
         by_pair[read.source_tenant_id, read.target_tenant_id].append(read)
-    codes = dict((await session.execute(select(Tenant.id, Tenant.code))).all())
     prices = []
     for pair in pairs:
         reads = by_pair[pair.source_tenant_id, pair.target_tenant_id]
         prices.append(PriceRead(
-            source_brand=codes[pair.source_tenant_id], target_brand=codes[pair.target_tenant_id], status=pair.status,
+            source_brand=pair.source_brand, target_brand=pair.target_brand, status=pair.status,
             in_force=next((r for r in reads if r.status == "in_force"), None),
             scheduled=[r for r in reads if r.status == "scheduled"],
         ))
