@@ -193,6 +193,8 @@ DECLARE
     first_entry bigint;
     last_entry  bigint;
     owing      boolean;
+    positions_net numeric;
+    brands     bigint;
 BEGIN
     SELECT * INTO w FROM exchange_windows WHERE id = p_window FOR UPDATE;
     IF NOT FOUND THEN
@@ -204,11 +206,20 @@ BEGIN
         RETURN jsonb_build_object('ok', true, 'run', to_jsonb(run), 'already', true);
     END IF;
 
-    INSERT INTO settlement_flows
-    SELECT p_window, tenant_id, target_tenant_id, count(*), sum(source_amount), sum(target_amount),
-           sum(gross_value), sum(fee_value), sum(net_value)
-      FROM exchange_conversions WHERE window_id = p_window AND status = 'committed'
-     GROUP BY tenant_id, target_tenant_id;
+    -- The flows, and in the same pass the band of journal entry ids the window's conversions wrote (check 3).
+    WITH pairs AS (
+        SELECT tenant_id, target_tenant_id, count(*) AS conversions, sum(source_amount) AS source_points,
+               sum(target_amount) AS target_points, sum(gross_value) AS gross, sum(fee_value) AS fees,
+               sum(net_value) AS net, min(least(source_entry_id, target_entry_id)) AS first_id,
+               max(greatest(source_entry_id, target_entry_id)) AS last_id
+          FROM exchange_conversions WHERE window_id = p_window AND status = 'committed'
+         GROUP BY tenant_id, target_tenant_id
+    ), flows AS (
+        INSERT INTO settlement_flows
+        SELECT p_window, tenant_id, target_tenant_id, conversions, source_points, target_points, gross, fees, net
+          FROM pairs
+    )
+    SELECT min(first_id), max(last_id) INTO first_entry, last_entry FROM pairs;
 
     WITH movements AS (
         SELECT source_tenant_id AS tenant_id, gross AS paid_out, fees, 0 AS received, 0 AS adjustments
@@ -239,18 +250,17 @@ BEGIN
     fee_income := coalesce((SELECT sum(fees) FROM settlement_flows WHERE window_id = p_window), 0)
                   - coalesce((SELECT sum(amount) FROM settlement_adjustments
                                WHERE window_id = p_window AND counterparty_tenant_id IS NULL), 0);
-    fees_fen := -coalesce((SELECT sum(net_fen) FROM settlement_positions WHERE window_id = p_window), 0);
+    SELECT coalesce(sum(net), 0), -coalesce(sum(net_fen), 0), count(*) INTO positions_net, fees_fen, brands
+      FROM settlement_positions WHERE window_id = p_window;
 
     -- 1. Zero sum.
     mismatches := '[]';
-    IF coalesce((SELECT sum(net) FROM settlement_positions WHERE window_id = p_window), 0) + fee_income <> 0 THEN
+    IF positions_net + fee_income <> 0 THEN
         mismatches := mismatches || jsonb_build_object('check', 'zero_sum', 'positions',
-            trim_scale((SELECT sum(net) FROM settlement_positions WHERE window_id = p_window))::text,
-            'fee_income', trim_scale(fee_income)::text);
+            trim_scale(positions_net)::text, 'fee_income', trim_scale(fee_income)::text);
     END IF;
     -- Half a fen per brand, and half for the income's own rounding, at most.
-    IF abs(fees_fen - round(fee_income * 100)) * 2 > (SELECT count(*) FROM settlement_positions
-                                                       WHERE window_id = p_window) + 1 THEN
+    IF abs(fees_fen - round(fee_income * 100)) * 2 > brands + 1 THEN
         mismatches := mismatches || jsonb_build_object('check', 'fen_rounding', 'fee_income_fen', fees_fen,
                                                        'fee_income', trim_scale(fee_income)::text);
     END IF;
@@ -280,9 +290,6 @@ BEGIN
     -- positive posting of the source entry is its clearing leg (the points taken in), of the target entry its member
     -- leg (the points issued). Read by range (the window's entries are a narrow band of ids) and hashed: a million
     -- conversions are two scans, not two million index probes.
-    SELECT min(least(source_entry_id, target_entry_id)), max(greatest(source_entry_id, target_entry_id))
-      INTO first_entry, last_entry
-      FROM exchange_conversions WHERE window_id = p_window AND status = 'committed';
     mismatches := mismatches || coalesce((
         WITH flows AS (SELECT * FROM settlement_flows WHERE window_id = p_window), legs AS (
             SELECT c.tenant_id, c.target_tenant_id,
@@ -330,7 +337,7 @@ BEGIN
         'window_id', p_window, 'business_date', w.business_date,
         'conversions', coalesce((SELECT sum(conversions) FROM settlement_flows WHERE window_id = p_window), 0),
         'pairs', (SELECT count(*) FROM settlement_flows WHERE window_id = p_window),
-        'brands', (SELECT count(*) FROM settlement_positions WHERE window_id = p_window),
+        'brands', brands,
         'fee_income', trim_scale(fee_income)::text, 'fee_income_fen', fees_fen,
         'checks', (SELECT jsonb_object_agg(name, CASE WHEN EXISTS (
                           SELECT 1 FROM jsonb_array_elements(mismatches) m WHERE m->>'check' = ANY (checks))
